@@ -1,0 +1,1 @@
+"""Shared state: one async interface, an in-memory and a Redis adapter."""

@@ -1,0 +1,1 @@
+"""Relational storage: one async interface, a SQLite and a PostgreSQL adapter."""

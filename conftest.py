@@ -1,0 +1,5 @@
+"""Root pytest configuration: loads the shared fixture plugins."""
+
+pytest_plugins = [
+    "tests.fixtures.services",
+]
