@@ -205,3 +205,11 @@ def jwt_signing_key(settings: Settings) -> tuple[str, bool]:
     key_file.write_text(key)
     key_file.chmod(0o600)
     return key, True
+
+
+def settings_json_schema() -> dict[str, Any]:
+    """The JSON Schema of config.yaml, as committed in schemas/config.schema.json."""
+    schema = Settings.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://agentos.local/schemas/config.schema.json"
+    return schema

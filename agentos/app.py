@@ -1,0 +1,124 @@
+"""The application factory: one Sanic app from one ``Settings``.
+
+``create_app`` wires the HTTP contract (trace ids, envelopes, error answers,
+body limit, CORS, OpenAPI at ``/docs``) and the routes. Stores and services
+are opened per worker in ``before_server_start`` and closed after it stops,
+so that every worker holds its own pool and nothing is shared by fork.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+
+from sanic import Request, Sanic
+from sanic.response import HTTPResponse
+from sanic_ext import Extend
+
+from agentos import __version__
+from agentos.auth.tokens import Authenticator, TokenKeys
+from agentos.config import Settings, jwt_signing_key
+from agentos.http.handlers import handle_exception
+from agentos.http.trace import echo_trace_id, start_request
+from agentos.logs import log_event
+from agentos.routes import blueprints
+from agentos.services.catalog import build_services
+from agentos.state import connect_state
+from agentos.store import connect_database
+
+logger = logging.getLogger("agentos.app")
+access_logger = logging.getLogger("agentos.access")
+
+_app_numbers = itertools.count(1)
+
+
+def create_app(settings: Settings) -> Sanic:
+    """Build the service's Sanic app; stores open when a worker starts."""
+    app = Sanic(f"agentos_{next(_app_numbers)}")
+    app.ctx.settings = settings
+    _configure(app, settings)
+    Extend(app)
+
+    app.register_middleware(start_request, "request")
+    app.register_middleware(echo_trace_id, "response")
+    app.register_middleware(_log_access, "response")
+    app.error_handler.add(Exception, handle_exception)
+    for blueprint in blueprints():
+        app.blueprint(blueprint)
+
+    app.register_listener(_open_components, "before_server_start")
+    app.register_listener(_close_components, "after_server_stop")
+    return app
+
+
+def _configure(app: Sanic, settings: Settings) -> None:
+    app.config.REQUEST_MAX_SIZE = settings.request_max_bytes
+    app.config.ACCESS_LOG = False
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.config.CORS = bool(settings.cors_origins)
+    app.config.CORS_ORIGINS = ",".join(settings.cors_origins)
+    app.config.CORS_ALWAYS_SEND = False
+    app.config.OAS_UI_DEFAULT = "redoc"
+    app.config.OAS_IGNORE_HEAD = True
+    app.config.OAS_IGNORE_OPTIONS = True
+    app.config.API_TITLE = "AgentOS control plane"
+    app.config.API_VERSION = __version__
+    app.config.API_DESCRIPTION = (
+        "User REST API, the admin read model (SSOT) and the declarative admin "
+        "actions of AgentOS. Every answer uses the standard envelope."
+    )
+
+
+async def _open_components(app: Sanic) -> None:
+    settings: Settings = app.ctx.settings
+    secret, generated = jwt_signing_key(settings)
+    if generated:
+        log_event(
+            logger, "jwt.development_key", logging.WARNING,
+            hint="set jwt.secret (AGENTOS_JWT__SECRET) before production use",
+        )
+    app.ctx.token_keys = TokenKeys(
+        secret=secret,
+        issuer=settings.jwt.issuer,
+        audience=settings.jwt.audience,
+        leeway_seconds=settings.jwt.leeway_seconds,
+    )
+    app.ctx.authenticator = Authenticator(app.ctx.token_keys)
+
+    app.ctx.db = connect_database(
+        settings.database_url,
+        data_dir=settings.data_dir,
+        pool_size=settings.database_pool_size,
+    )
+    applied = await app.ctx.db.migrate() if settings.migrate_on_start else []
+    app.ctx.state = connect_state(settings.redis_url, prefix=settings.redis_prefix)
+    app.ctx.services = build_services(app.ctx.db, app.ctx.state, settings)
+    log_event(
+        logger, "app.started",
+        database=app.ctx.db.dialect, state=app.ctx.state.backend,
+        migrations_applied=len(applied),
+    )
+
+
+async def _close_components(app: Sanic) -> None:
+    for name in ("state", "db"):
+        component = getattr(app.ctx, name, None)
+        if component is not None:
+            await component.close()
+
+
+async def _log_access(request: Request, response: HTTPResponse) -> None:
+    if not request.app.ctx.settings.access_log:
+        return
+    started = getattr(request.ctx, "started", None)
+    principal = getattr(request.ctx, "principal", None)
+    log_event(
+        access_logger, "request.handled",
+        method=request.method,
+        path=request.path,
+        status=response.status,
+        duration_ms=round((time.perf_counter() - started) * 1000, 2) if started else None,
+        subject=principal.subject if principal else None,
+        client_ip=request.remote_addr or request.ip,
+    )

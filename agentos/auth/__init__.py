@@ -1,0 +1,1 @@
+"""Authentication: access tokens and the principal they stand for."""

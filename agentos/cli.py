@@ -1,0 +1,169 @@
+"""The ``agentos`` command: serve, migrate, issue tokens, manage actions.
+
+Every command loads the settings first; a bad setting ends the command with
+the report of what is wrong and exit status 2, never with a traceback. So
+does a database or Redis that cannot be reached at start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+from agentos.config import Settings, jwt_signing_key, load_settings
+from agentos.errors import AgentOSError, ConfigError
+from agentos.logs import configure_logging
+
+EXIT_USAGE = 2
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and run the command; return the exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        settings = load_settings(overrides=_overrides(args))
+        configure_logging(settings.log_level, settings.log_format)
+        return int(args.run(args, settings))
+    except ConfigError as exc:
+        print(f"agentos: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except AgentOSError as exc:
+        print(f"agentos: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="agentos", description=__doc__)
+    commands = parser.add_subparsers(title="commands")
+
+    serve = commands.add_parser("serve", help="run the HTTP service")
+    serve.add_argument("--host", help="listen address (default from config)")
+    serve.add_argument("--port", type=int, help="listen port (default from config)")
+    serve.add_argument("--workers", type=int, help="worker processes")
+    serve.set_defaults(run=_serve)
+
+    migrate = commands.add_parser("migrate", help="apply pending database migrations")
+    migrate.add_argument("--dry-run", action="store_true", help="only list them")
+    migrate.set_defaults(run=_migrate)
+
+    token = commands.add_parser("token", help="access tokens").add_subparsers()
+    issue = token.add_parser("issue", help="print a signed access token")
+    issue.add_argument("--sub", required=True, help="the subject (user id)")
+    issue.add_argument("--role", action="append", required=True, help="repeatable")
+    issue.add_argument("--ttl", type=int, default=None, help="lifetime in seconds")
+    issue.set_defaults(run=_issue_token)
+
+    for extend in _extensions():
+        extend(commands)
+    return parser
+
+
+def _extensions() -> list[Callable[[Any], None]]:
+    """Subcommand groups that other packages of the project contribute."""
+    found = []
+    try:
+        from agentos.registry.cli import add_actions_parser
+    except ImportError:
+        pass
+    else:
+        found.append(add_actions_parser)
+    return found
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    names = ("host", "port", "workers")
+    return {name: getattr(args, name) for name in names if getattr(args, name, None)}
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from sanic import Sanic
+    from sanic.worker.loader import AppLoader
+
+    if settings.redis_url is None and settings.workers > 1:
+        raise ConfigError(
+            f"workers = {settings.workers}, but the in-memory state cannot be shared "
+            "between worker processes; set AGENTOS_REDIS_URL to run several workers, "
+            "or run one worker."
+        )
+    asyncio.run(_preflight(settings))
+
+    loader = AppLoader(factory=partial(_build_app, settings))
+    app = loader.load()
+    app.prepare(
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        single_process=settings.workers == 1,
+        motd=False,
+        access_log=False,
+    )
+    Sanic.serve(primary=app, app_loader=loader)
+    return 0
+
+
+def _build_app(settings: Settings) -> Any:
+    from agentos.app import create_app
+
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)
+
+
+async def _preflight(settings: Settings) -> None:
+    """Reach the database and the state store before starting any worker."""
+    from agentos.state import connect_state
+    from agentos.store import connect_database
+
+    db = connect_database(
+        settings.database_url, data_dir=settings.data_dir, pool_size=1
+    )
+    try:
+        await db.ping()
+        if settings.migrate_on_start:
+            await db.migrate()
+    finally:
+        await db.close()
+    state = connect_state(settings.redis_url, prefix=settings.redis_prefix)
+    try:
+        await state.ping()
+    finally:
+        await state.close()
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from agentos.store import connect_database
+
+    async def run() -> list[str]:
+        db = connect_database(settings.database_url, data_dir=settings.data_dir)
+        try:
+            return await (db.pending_migrations() if args.dry_run else db.migrate())
+        finally:
+            await db.close()
+
+    names = asyncio.run(run())
+    verb = "pending" if args.dry_run else "applied"
+    print(f"{len(names)} migration(s) {verb}" + "".join(f"\n  {n}" for n in names))
+    return 0
+
+
+def _issue_token(args: argparse.Namespace, settings: Settings) -> int:
+    from agentos.auth.tokens import TokenKeys, issue_token
+
+    secret, _ = jwt_signing_key(settings)
+    keys = TokenKeys(secret, settings.jwt.issuer, settings.jwt.audience)
+    ttl = args.ttl or settings.jwt.access_ttl_seconds
+    token, _ = issue_token(keys, args.sub, args.role, ttl_seconds=ttl)
+    print(token)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

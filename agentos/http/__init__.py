@@ -1,0 +1,1 @@
+"""The HTTP contract: envelopes, trace ids, error answers and request bodies."""

@@ -1,0 +1,86 @@
+"""Reading JSON request bodies into validated models, with precise errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from sanic import Request
+
+from agentos.errors import BadRequest, MalformedJSON, UnsupportedMediaType
+
+M = TypeVar("M", bound=BaseModel)
+
+MAX_JSON_DEPTH = 64
+
+
+def json_body(request: Request) -> Any:
+    """The body parsed as JSON; the content type must say JSON.
+
+    Nesting deeper than ``MAX_JSON_DEPTH`` is refused before parsing, so a
+    body of 20,000 opening brackets costs one scan, not a recursion error.
+    """
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        raise UnsupportedMediaType(
+            f"This endpoint reads JSON; send 'Content-Type: application/json' "
+            f"(got '{content_type[:80] or 'none'}')."
+        )
+    raw = request.body or b""
+    if not raw.strip():
+        raise MalformedJSON("The request body is empty; send a JSON object.")
+    _check_depth(raw)
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise MalformedJSON(f"The request body is not valid JSON: {exc}.") from None
+
+
+def _check_depth(raw: bytes) -> None:
+    if raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH:
+        return  # cannot nest deeper than it has brackets; skip the byte scan
+    depth = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise MalformedJSON(
+                    f"The JSON body nests deeper than {MAX_JSON_DEPTH} levels."
+                )
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+
+
+def parse_model(model: type[M], data: Any) -> M:
+    """Validate ``data`` with ``model``; errors become a 400 with details."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise BadRequest(details=validation_details(exc)) from None
+
+
+def read_model(request: Request, model: type[M]) -> M:
+    """The JSON body validated with ``model``."""
+    return parse_model(model, json_body(request))
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    """Pydantic's errors as ``{"pointer", "message", "type"}`` details."""
+    details = []
+    for error in exc.errors(include_url=False, include_input=False):
+        pointer = "/" + "/".join(str(part) for part in error["loc"])
+        details.append(
+            {"pointer": pointer, "message": error["msg"], "type": error["type"]}
+        )
+    return details

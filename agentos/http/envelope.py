@@ -1,0 +1,126 @@
+"""The response envelopes every endpoint answers with.
+
+Success::
+
+    {"success": true, "data": ..., "timestamp": "...Z",
+     "response_time_ms": 1.2, "trace_id": "..."}
+
+lists add ``pagination``. Errors carry ``error``, ``error_code`` and
+``details`` instead of ``data``. The trace id and the request's start come
+from context variables set by the trace middleware, so handlers only say
+what they answer.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sanic.response import HTTPResponse, json
+
+from agentos.errors import AgentOSError, BadRequest
+from agentos.logs import trace_id_var
+
+started_var: ContextVar[float] = ContextVar("agentos_request_started", default=0.0)
+
+MAX_PER_PAGE = 100
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _elapsed_ms() -> float:
+    started = started_var.get()
+    return round((time.perf_counter() - started) * 1000, 3) if started else 0.0
+
+
+def ok(
+    data: Any,
+    *,
+    status: int = 200,
+    pagination: Page | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> HTTPResponse:
+    """A success envelope around ``data``."""
+    body: dict[str, Any] = {"success": True, "data": data}
+    if pagination is not None:
+        body["pagination"] = pagination.as_dict()
+    body.update(
+        timestamp=_now(), response_time_ms=_elapsed_ms(), trace_id=trace_id_var.get()
+    )
+    return json(body, status=status, headers=dict(headers or {}), default=str)
+
+
+def error_body(error: AgentOSError) -> dict[str, Any]:
+    """The error envelope's body for ``error``."""
+    return {
+        "success": False,
+        "error": error.message,
+        "error_code": error.error_code,
+        "details": error.details,
+        "timestamp": _now(),
+        "response_time_ms": _elapsed_ms(),
+        "trace_id": trace_id_var.get(),
+    }
+
+
+def fail(error: AgentOSError) -> HTTPResponse:
+    """An error envelope for ``error``, with its status and headers."""
+    return json(error_body(error), status=error.status, headers=error.headers)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list: which page, how big, and how many in all."""
+
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.per_page
+
+    @property
+    def total_pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "page": self.page,
+            "per_page": self.per_page,
+            "total": self.total,
+            "total_pages": self.total_pages,
+            "has_next": self.page < self.total_pages,
+            "has_prev": self.page > 1,
+        }
+
+
+def page_params(
+    args: Mapping[str, Sequence[str]], *, default_per_page: int = 20
+) -> tuple[int, int]:
+    """Read ``page`` and ``per_page`` from query arguments, bounded and checked."""
+    page = _positive_int(args, "page", 1, upper=1_000_000)
+    per_page = _positive_int(args, "per_page", default_per_page, upper=MAX_PER_PAGE)
+    return page, per_page
+
+
+def _positive_int(
+    args: Mapping[str, Sequence[str]], name: str, default: int, *, upper: int
+) -> int:
+    values = args.get(name)
+    if not values:
+        return default
+    raw = values[0]
+    if not raw.isdigit() or not 1 <= int(raw) <= upper:
+        raise BadRequest(
+            f"'{name}' must be a whole number from 1 to {upper}.",
+            details=[{"field": name, "value": raw[:100], "allowed": f"1..{upper}"}],
+        )
+    return int(raw)

@@ -1,0 +1,12 @@
+"""HTTP routes: one blueprint per resource."""
+
+from __future__ import annotations
+
+from sanic import Blueprint
+
+
+def blueprints() -> list[Blueprint]:
+    """Every blueprint of the service, in registration order."""
+    from agentos.routes import system
+
+    return [system.bp]

@@ -1,0 +1,107 @@
+"""The HTTP contract that every endpoint shares: envelopes, trace ids, errors."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.fixtures.app import RunningApp
+
+ISO_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
+async def test_success_envelope_carries_data_time_and_trace_id(api: RunningApp) -> None:
+    """A success answer wraps its data with timestamp, duration and trace id."""
+
+    response = await api.client.get("/")
+
+    body = response.json()
+    assert response.status_code == 200
+    assert body["success"] is True
+    assert body["data"]["links"]["health"] == "/health"
+    assert ISO_Z.fullmatch(body["timestamp"])
+    assert body["response_time_ms"] >= 0
+    assert body["trace_id"] == response.headers["X-Trace-Id"]
+
+
+async def test_valid_incoming_trace_id_is_kept(api: RunningApp) -> None:
+    """A well-formed X-Trace-Id from the caller is used and echoed back."""
+
+    response = await api.client.get("/", headers={"X-Trace-Id": "order-42.retry_1"})
+
+    assert response.headers["X-Trace-Id"] == "order-42.retry_1"
+    assert response.json()["trace_id"] == "order-42.retry_1"
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        pytest.param("x" * 10_000, id="ten-thousand-characters"),
+        pytest.param("short", id="too-short"),
+        pytest.param("bad id with spaces", id="spaces"),
+        pytest.param("<script>alert(1)</script>", id="markup"),
+    ],
+)
+async def test_invalid_trace_id_is_replaced_not_echoed(api: RunningApp, given: str) -> None:
+    """A malformed trace id is replaced by a fresh one, never reflected."""
+
+    response = await api.client.get("/", headers={"X-Trace-Id": given})
+
+    returned = response.headers["X-Trace-Id"]
+    assert response.status_code == 200
+    assert returned != given
+    assert re.fullmatch(r"[0-9a-f]{32}", returned)
+
+
+async def test_w3c_traceparent_supplies_the_trace_id(api: RunningApp) -> None:
+    """Without X-Trace-Id, the trace id of a W3C traceparent header is used."""
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+    response = await api.client.get("/", headers={"traceparent": parent})
+
+    assert response.headers["X-Trace-Id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+async def test_unknown_path_answers_a_404_envelope(api: RunningApp) -> None:
+    """An unknown route is a NOT_FOUND envelope, not Sanic's HTML page."""
+
+    response = await api.client.get("/no/such/path")
+
+    body = response.json()
+    assert response.status_code == 404
+    assert body["success"] is False
+    assert body["error_code"] == "NOT_FOUND"
+    assert body["trace_id"] == response.headers["X-Trace-Id"]
+
+
+async def test_wrong_method_answers_405_with_allow(api: RunningApp) -> None:
+    """A known path with the wrong method lists the allowed methods."""
+
+    response = await api.client.delete("/health")
+
+    assert response.status_code == 405
+    assert response.json()["error_code"] == "METHOD_NOT_ALLOWED"
+    assert "GET" in response.headers["Allow"]
+
+
+async def test_body_over_the_limit_is_refused_with_413(make_app) -> None:
+    """A body larger than request_max_bytes is refused before it is read."""
+    running = await make_app(request_max_bytes=4096)
+
+    response = await running.client.post(
+        "/api/auth/refresh",
+        content=b"{" + b" " * 10_000 + b"}",
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 413
+    assert response.json()["error_code"] == "PAYLOAD_TOO_LARGE"
+
+
+async def test_no_stack_trace_leaves_the_process(api: RunningApp) -> None:
+    """Error answers never contain a Python traceback."""
+
+    response = await api.client.get("/no/such/path")
+
+    assert "Traceback" not in response.text
