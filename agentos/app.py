@@ -8,9 +8,14 @@ so that every worker holds its own pool and nothing is shared by fork.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import json
 import logging
+import socket
 import time
+import urllib.request
+from typing import Any
 
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse
@@ -99,6 +104,40 @@ async def _open_components(app: Sanic) -> None:
         database=app.ctx.db.dialect, state=app.ctx.state.backend,
         migrations_applied=len(applied),
     )
+
+
+async def openapi_document(settings: Settings) -> dict[str, Any]:
+    """Start the app on a free loopback port and read its OpenAPI document.
+
+    sanic-ext builds the document while the server starts, so the only
+    faithful copy is the one the running server hands out.
+    """
+    app = create_app(settings)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = await app.create_server(
+        host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False
+    )
+    assert server is not None
+    await server.startup()
+    await server.before_start()
+    await server.after_start()
+    try:
+        url = f"http://127.0.0.1:{port}/docs/openapi.json"
+        raw = await asyncio.to_thread(_fetch, url)
+    finally:
+        await server.before_stop()
+        await server.close()
+        await server.after_stop()
+    document: dict[str, Any] = json.loads(raw)
+    return document
+
+
+def _fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310
+        body: bytes = response.read()
+        return body
 
 
 async def _close_components(app: Sanic) -> None:

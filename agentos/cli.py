@@ -55,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     migrate.add_argument("--dry-run", action="store_true", help="only list them")
     migrate.set_defaults(run=_migrate)
 
+    spec = commands.add_parser("openapi", help="print the OpenAPI document as JSON")
+    spec.set_defaults(run=_openapi)
+
     token = commands.add_parser("token", help="access tokens").add_subparsers()
     issue = token.add_parser("issue", help="print a signed access token")
     issue.add_argument("--sub", required=True, help="the subject (user id)")
@@ -151,6 +154,22 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     names = asyncio.run(run())
     verb = "pending" if args.dry_run else "applied"
     print(f"{len(names)} migration(s) {verb}" + "".join(f"\n  {n}" for n in names))
+    return 0
+
+
+def _openapi(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+    import tempfile
+    from pathlib import Path
+
+    from agentos.app import openapi_document
+
+    with tempfile.TemporaryDirectory() as scratch:
+        isolated = settings.model_copy(
+            update={"data_dir": Path(scratch), "database_url": None, "redis_url": None}
+        )
+        document = asyncio.run(openapi_document(isolated))
+    print(json.dumps(document, indent=2, sort_keys=True))
     return 0
 
 
