@@ -30,6 +30,7 @@ wrong and, where there is something to do, what to do next. The tree::
     └── InsufficientStorage           507 INSUFFICIENT_STORAGE
 
     ConfigError                       not an HTTP error: stops the start
+    MigrationError                    not an HTTP error: stops the start
 
 Driver exceptions (asyncpg, sqlite3, redis) are translated into
 ``DependencyDown`` or ``Conflict`` at the store adapters, with ``raise ...
@@ -269,3 +270,7 @@ class InsufficientStorage(AgentOSError):
 
 class ConfigError(Exception):
     """The configuration is invalid; the message names each bad key."""
+
+
+class MigrationError(Exception):
+    """A schema migration is malformed or failed; the message names the file."""

@@ -9,8 +9,23 @@ Services write SQL once, in a portable dialect that both adapters run:
 * ``INSERT ... ON CONFLICT ... DO UPDATE`` and ``RETURNING`` are fine.
 
 Rows come back as plain ``dict`` objects with those Python types on both
-adapters. Driver errors never escape an adapter: an unreachable database is
-``errors.DependencyDown``, a unique or foreign-key violation ``errors.Conflict``.
+adapters (on SQLite only for columns read as they are: an expression such as
+``max(created_at)`` comes back as stored text). Driver errors never escape an
+adapter:
+
+* unreachable, closed, timed out or lost - ``errors.DependencyDown`` (503),
+  naming the database host or file;
+* a unique or foreign-key violation, or a change to an append-only table -
+  ``errors.Conflict`` (409);
+* a CHECK or NOT NULL violation or a value of the wrong form (a malformed
+  UUID on PostgreSQL) - ``errors.BadRequest`` (400);
+* anything else (a malformed statement) - ``errors.AgentOSError`` (500), with
+  the driver's exception as ``__cause__``.
+
+An adapter connects on first use. ``executemany`` is all or nothing. Inside
+a transaction, use the transaction's executor: on SQLite the database itself
+is held by the transaction, and a statement on it from the same task raises
+``RuntimeError`` rather than wait forever.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Tests of the relational store: the contract suite and each adapter."""
