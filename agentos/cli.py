@@ -101,15 +101,19 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     loader = AppLoader(factory=partial(_build_app, settings))
     app = loader.load()
+    single = settings.workers == 1
     app.prepare(
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
-        single_process=settings.workers == 1,
+        single_process=single,
         motd=False,
         access_log=False,
     )
-    Sanic.serve(primary=app, app_loader=loader)
+    if single:
+        Sanic.serve_single(primary=app)
+    else:
+        Sanic.serve(primary=app, app_loader=loader)
     return 0
 
 
