@@ -25,10 +25,12 @@ from agentos import __version__
 from agentos.auth.tokens import Authenticator, TokenKeys
 from agentos.config import Settings, jwt_signing_key
 from agentos.http.handlers import handle_exception
+from agentos.http.observe import prepare_metrics, record_response
 from agentos.http.trace import echo_trace_id, start_request
 from agentos.logs import log_event
-from agentos.routes import blueprints
+from agentos.routes import admin_ssot, blueprints
 from agentos.services.catalog import build_services
+from agentos.ssot.lifecycle import open_read_model, start_warmer, stop_warmer
 from agentos.state import connect_state
 from agentos.store import connect_database
 
@@ -48,11 +50,18 @@ def create_app(settings: Settings) -> Sanic:
     app.register_middleware(start_request, "request")
     app.register_middleware(echo_trace_id, "response")
     app.register_middleware(_log_access, "response")
+    app.register_middleware(record_response, "response")
     app.error_handler.add(Exception, handle_exception)
     for blueprint in blueprints():
         app.blueprint(blueprint)
+    if settings.ssot.bench_endpoint:
+        app.blueprint(admin_ssot.bench_bp)
 
+    app.register_listener(prepare_metrics, "main_process_start")
     app.register_listener(_open_components, "before_server_start")
+    app.register_listener(open_read_model, "before_server_start")
+    app.register_listener(start_warmer, "after_server_start")
+    app.register_listener(stop_warmer, "before_server_stop")
     app.register_listener(_close_components, "after_server_stop")
     return app
 

@@ -56,6 +56,15 @@ class SSOTSettings(_Section):
     ttl_seconds: float = Field(default=15, gt=0, le=3600)
     warm_interval_seconds: float = Field(default=5, gt=0, le=3600)
     section_timeout_seconds: float = Field(default=2, gt=0, le=60)
+    warmer_enabled: bool = Field(
+        default=True,
+        description="Rebuild the cache in the background (one process warms).",
+    )
+    bench_endpoint: bool = Field(
+        default=False,
+        description="Add the bare endpoint that bench/ssot_bench.py compares "
+        "against; benchmarks only, never in production.",
+    )
 
 
 class UploadSettings(_Section):

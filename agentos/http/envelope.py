@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from json import dumps as json_dumps
 from typing import Any
 
 from sanic.response import HTTPResponse, json
@@ -55,6 +56,31 @@ def ok(
         timestamp=_now(), response_time_ms=_elapsed_ms(), trace_id=trace_id_var.get()
     )
     return json(body, status=status, headers=dict(headers or {}), default=str)
+
+
+def ok_raw(
+    data: Sequence[bytes | memoryview],
+    *,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> HTTPResponse:
+    """A success envelope around ``data``, JSON already serialized in parts.
+
+    The parts are joined into the body as they are, neither parsed nor
+    re-encoded: for answers kept as bytes, such as the cached SSOT document.
+    """
+    tail = json_dumps(
+        {"timestamp": _now(), "response_time_ms": _elapsed_ms(),
+         "trace_id": trace_id_var.get()},
+        separators=(",", ":"),
+    ).encode()
+    body = b"".join((b'{"success":true,"data":', *data, b",", tail[1:]))
+    return HTTPResponse(
+        body,
+        status=status,
+        headers=dict(headers or {}),
+        content_type="application/json",
+    )
 
 
 def error_body(error: AgentOSError) -> dict[str, Any]:

@@ -1,0 +1,272 @@
+"""The SSOT document's shape, as models for the OpenAPI description.
+
+These models describe what the collectors write; they are never used to
+build or check an answer on the request path (the document travels as
+bytes). A test validates real documents against them, so the description
+cannot drift from what is served. Every section is nullable: a section that
+failed without a last good value is ``null``, and ``?sections=`` leaves the
+others out.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class JobCounts(_Part):
+    """How many jobs there are in each status."""
+
+    by_status: dict[str, int]
+    total: int
+
+
+class Today(_Part):
+    """Jobs created and finished since midnight UTC."""
+
+    since: datetime
+    created: int
+    finished: dict[str, int]
+    finished_per_hour: float
+
+
+class AlertSummary(_Part):
+    """One active alert."""
+
+    id: str
+    kind: str
+    severity: str
+    message: str
+    created_at: datetime
+
+
+class ActiveAlerts(_Part):
+    """The active alerts: how many of each severity, and the newest ones."""
+
+    active: int
+    by_severity: dict[str, int]
+    latest: list[AlertSummary]
+
+
+class MaintenanceState(BaseModel):
+    """Whether maintenance mode is on; the stored flag's fields when it is."""
+
+    model_config = ConfigDict(extra="allow")
+
+    state: Literal["on", "off", "unknown"]
+    reason: str | None = None
+
+
+class Dashboard(_Part):
+    """The dashboard section."""
+
+    jobs: JobCounts
+    today: Today
+    alerts: ActiveAlerts
+    maintenance: MaintenanceState
+
+
+class AgentState(_Part):
+    """One agent with its desired and observed state."""
+
+    id: str
+    name: str
+    agent_type: str
+    desired_state: str
+    observed_state: str
+    paused: bool
+    concurrency: int
+
+
+class WorkerState(_Part):
+    """One worker process of an agent, with the age of its last heartbeat."""
+
+    id: str
+    agent_id: str
+    host: str
+    pid: int | None
+    state: str
+    current_job_id: str | None
+    started_at: datetime
+    last_heartbeat_at: datetime | None
+    heartbeat_age_seconds: float | None
+
+
+class RunningJob(_Part):
+    """A job being worked on now."""
+
+    id: str
+    kind: str
+    agent_type: str | None
+    agent_id: str | None
+    worker_id: str | None
+    progress: float
+    attempts: int
+    started_at: datetime | None
+
+
+class AgentsWorkers(_Part):
+    """The agents_workers section."""
+
+    agents: list[AgentState]
+    workers: list[WorkerState]
+    current_jobs: list[RunningJob]
+    totals: dict[str, int]
+
+
+class Percentiles(_Part):
+    """Latency percentiles in milliseconds, estimated from histogram buckets."""
+
+    p50: float | None
+    p95: float | None
+    p99: float | None
+
+
+class EndpointFigures(_Part):
+    """Requests, latency, error rates and throughput of one endpoint."""
+
+    route: str
+    method: str
+    requests: int
+    rate_4xx: float | None
+    rate_5xx: float | None
+    throughput_rps: float
+    latency_ms: Percentiles
+
+
+class CacheFigures(_Part):
+    """How the SSOT cache serves reads, and how long a collection takes."""
+
+    reads: int
+    hits: int
+    misses: int
+    hit_rate: float | None
+    collections: int
+    collection_ms: Percentiles
+
+
+class ActionFigures(_Part):
+    """Calls, outcomes and latency of one admin action."""
+
+    action: str
+    calls: int
+    outcomes: dict[str, int]
+    success_rate: float | None
+    latency_ms: Percentiles
+
+
+class ServiceFigures(_Part):
+    """The service's own figures, aggregated over every worker (also at /metrics)."""
+
+    since: datetime
+    endpoints: list[EndpointFigures]
+    ssot: CacheFigures
+    actions: list[ActionFigures]
+
+
+class Analytics(BaseModel):
+    """The analytics section: job figures and the service's own figures."""
+
+    model_config = ConfigDict(extra="allow")
+
+    jobs: dict[str, Any]
+    service: ServiceFigures
+
+
+class QueueLevel(_Part):
+    """Queued jobs of one agent type at one priority."""
+
+    agent_type: str | None
+    priority: int
+    depth: int
+
+
+class QueueDepth(_Part):
+    """How many jobs wait, in all, per agent type and per priority."""
+
+    total: int
+    by_agent_type: dict[str, int]
+    by_priority: list[QueueLevel]
+
+
+class WaitingJob(_Part):
+    """The job that has waited longest."""
+
+    id: str
+    kind: str
+    agent_type: str | None
+    priority: int
+    queued_at: datetime | None
+    waiting_seconds: float | None = None
+
+
+class Queue(_Part):
+    """The queue section; ``paused`` is ``"unknown"`` when the flag cannot be read."""
+
+    paused: bool | Literal["unknown"] | dict[str, Any]
+    depth: QueueDepth
+    oldest_waiting: WaitingJob | None
+
+
+class LogEntry(_Part):
+    """One stored log line."""
+
+    id: int
+    ts: datetime
+    level: str
+    logger: str
+    message: str
+    trace_id: str | None
+
+
+class Logs(_Part):
+    """The logs section: counts per level and the newest entries of each level."""
+
+    window_hours: float
+    counts: dict[str, int]
+    recent: dict[str, list[LogEntry]]
+
+
+class SectionState(_Part):
+    """How one section was collected."""
+
+    status: Literal["ok", "stale", "failed"] = Field(
+        description="ok: collected now; stale: an older good value is shown "
+        "(see as_of and error); failed: no value is known."
+    )
+    collection_ms: float
+    as_of: datetime | None = Field(description="When the value shown was collected.")
+    error: str | None = None
+
+
+class Meta(_Part):
+    """When and how the document was made."""
+
+    generated_at: datetime
+    version: str
+    registry_version: str | None
+    collection_ms: float
+    complete: bool = Field(description="Every section was collected now.")
+    cache: Literal["stored", "uncached"] = Field(
+        description="uncached: the state store did not answer; this copy was "
+        "collected for this read only."
+    )
+    ttl_seconds: float
+    sections: dict[str, SectionState]
+
+
+class SSOTDocument(BaseModel):
+    """The admin SSOT document; ``meta`` is always present."""
+
+    dashboard: Dashboard | None = None
+    agents_workers: AgentsWorkers | None = None
+    analytics: Analytics | None = None
+    queue: Queue | None = None
+    logs: Logs | None = None
+    meta: Meta

@@ -1,0 +1,292 @@
+"""The sections of the SSOT document: one small collector function each.
+
+A collector takes the ``Sources`` (stores, services, settings, clock) and
+returns the section's value as JSON-able data. It may raise: the collector
+runner turns a failure or a timeout into a stale or failed section, so a
+collector never guards itself against the store it reads. The one
+exception is a reading that lives in the state store beside a database
+section (the maintenance flag, the queue's paused flag): when only the
+state store is down, that reading says ``unknown`` and the database part
+still comes.
+
+Where a domain service offers the reading (``queue``, ``analytics``), the
+collector calls it through ``sources.services``; until then it reads the
+tables itself, with the same portable SQL the services use.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from agentos import metrics
+from agentos.errors import DependencyDown
+
+JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+FINISHED = ("succeeded", "failed", "cancelled")
+MAINTENANCE_KEY = "system:maintenance"
+QUEUE_PAUSED_KEY = "{queue}:paused"
+
+ALERTS_SHOWN = 20
+CURRENT_JOBS_SHOWN = 100
+WORKERS_SHOWN = 500
+LOGS_PER_LEVEL = 10
+LOG_WINDOW = timedelta(hours=24)
+ANALYTICS_WINDOW = timedelta(hours=24)
+
+FINISHED_SINCE = (
+    "SELECT status, COUNT(*) AS n FROM jobs WHERE finished_at >= $1 GROUP BY status"
+)
+
+Section = dict[str, Any]
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Everything a collector may read."""
+
+    db: Any
+    state: Any
+    services: Mapping[str, Any] = field(default_factory=dict)
+    registry_version: Callable[[], str | None] = lambda: None
+    now: Callable[[], datetime] = utc_now
+
+
+Collector = Callable[[Sources], Awaitable[Section]]
+
+
+# -- dashboard ---------------------------------------------------------------
+
+
+async def dashboard(sources: Sources) -> Section:
+    """Job counts per status, today's throughput, active alerts, maintenance."""
+    db, now = sources.db, sources.now()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+
+    rows = await db.fetch("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
+    jobs = {status: 0 for status in JOB_STATUSES} | _counts(rows, "status")
+
+    finished = await db.fetch(FINISHED_SINCE, midnight)
+    created = await db.fetchval(
+        "SELECT COUNT(*) FROM jobs WHERE created_at >= $1", midnight
+    )
+    done = {status: 0 for status in FINISHED} | _counts(finished, "status")
+    hours = max((now - midnight).total_seconds() / 3600, 1 / 60)
+
+    return {
+        "jobs": {"by_status": jobs, "total": sum(jobs.values())},
+        "today": {
+            "since": midnight,
+            "created": int(created or 0),
+            "finished": done,
+            "finished_per_hour": round(sum(done.values()) / hours, 2),
+        },
+        "alerts": await _active_alerts(db),
+        "maintenance": await _maintenance(sources.state),
+    }
+
+
+async def _active_alerts(db: Any) -> Section:
+    rows = await db.fetch(
+        "SELECT severity, COUNT(*) AS n FROM alerts WHERE status = 'active' "
+        "GROUP BY severity"
+    )
+    latest = await db.fetch(
+        "SELECT id, kind, severity, message, created_at FROM alerts "
+        "WHERE status = 'active' ORDER BY created_at DESC LIMIT $1",
+        ALERTS_SHOWN,
+    )
+    by_severity = _counts(rows, "severity")
+    return {
+        "active": sum(by_severity.values()),
+        "by_severity": by_severity,
+        "latest": latest,
+    }
+
+
+async def _maintenance(state: Any) -> Section:
+    flag = await _state_json(state, MAINTENANCE_KEY)
+    if flag is _UNKNOWN:
+        return {"state": "unknown", "reason": "the state store does not answer"}
+    if flag is None:
+        return {"state": "off"}
+    return {"state": "on", **(flag if isinstance(flag, dict) else {"value": flag})}
+
+
+# -- agents and workers ------------------------------------------------------
+
+
+async def agents_workers(sources: Sources) -> Section:
+    """Every agent's desired and observed state, workers, and running jobs."""
+    db, now = sources.db, sources.now()
+    agents = await db.fetch(
+        "SELECT id, name, agent_type, desired_state, observed_state, paused, "
+        "concurrency FROM agents ORDER BY name"
+    )
+    workers = await db.fetch(
+        "SELECT id, agent_id, host, pid, state, current_job_id, started_at, "
+        "last_heartbeat_at FROM workers ORDER BY agent_id, id LIMIT $1",
+        WORKERS_SHOWN,
+    )
+    running = await db.fetch(
+        "SELECT id, kind, agent_type, agent_id, worker_id, progress, attempts, "
+        "started_at FROM jobs WHERE status = 'running' ORDER BY started_at LIMIT $1",
+        CURRENT_JOBS_SHOWN,
+    )
+
+    for worker in workers:
+        beat = worker["last_heartbeat_at"]
+        age = None if beat is None else max(0.0, (now - beat).total_seconds())
+        worker["heartbeat_age_seconds"] = None if age is None else round(age, 1)
+    return {
+        "agents": agents,
+        "workers": workers,
+        "current_jobs": running,
+        "totals": {
+            "agents": len(agents),
+            "workers": len(workers),
+            "running_jobs": len(running),
+        },
+    }
+
+
+# -- analytics ---------------------------------------------------------------
+
+
+async def analytics(sources: Sources) -> Section:
+    """Job figures of the last day and the service's own request figures."""
+    jobs = await _job_figures(sources)
+    return {"jobs": jobs, "service": metrics.figures()}
+
+
+async def _job_figures(sources: Sources) -> Section:
+    since = sources.now() - ANALYTICS_WINDOW
+    rows = await sources.db.fetch(FINISHED_SINCE, since)
+    finished = {status: 0 for status in FINISHED} | _counts(rows, "status")
+    total = sum(finished.values())
+    return {
+        "window_hours": ANALYTICS_WINDOW.total_seconds() / 3600,
+        "finished": finished,
+        "success_rate": round(finished["succeeded"] / total, 4) if total else None,
+    }
+
+
+# -- queue -------------------------------------------------------------------
+
+
+async def queue(sources: Sources) -> Section:
+    """Whether dispatch is paused, depth per agent type and priority, oldest job."""
+    db = sources.db
+    rows = await db.fetch(
+        "SELECT agent_type, priority, COUNT(*) AS n FROM jobs WHERE status = 'queued' "
+        "GROUP BY agent_type, priority ORDER BY agent_type, priority DESC"
+    )
+    oldest = await db.fetchrow(
+        "SELECT id, kind, agent_type, priority, queued_at FROM jobs "
+        "WHERE status = 'queued' ORDER BY queued_at LIMIT 1"
+    )
+
+    depth = [
+        {"agent_type": r["agent_type"], "priority": r["priority"], "depth": int(r["n"])}
+        for r in rows
+    ]
+    by_type: dict[str, int] = {}
+    for row in depth:
+        name = row["agent_type"] or "any"
+        by_type[name] = by_type.get(name, 0) + row["depth"]
+    return {
+        "paused": await _paused(sources.state),
+        "depth": {
+            "total": sum(by_type.values()),
+            "by_agent_type": by_type,
+            "by_priority": depth,
+        },
+        "oldest_waiting": _with_wait(oldest, sources.now()),
+    }
+
+
+async def _paused(state: Any) -> bool | str | Section:
+    flag = await _state_json(state, QUEUE_PAUSED_KEY)
+    if flag is _UNKNOWN:
+        return "unknown"
+    if flag is None:
+        return False
+    return {"paused": True, **flag} if isinstance(flag, dict) else True
+
+
+def _with_wait(job: Section | None, now: datetime) -> Section | None:
+    if job is None or job.get("queued_at") is None:
+        return job
+    waited = (now - job["queued_at"]).total_seconds()
+    return {**job, "waiting_seconds": round(waited, 1)}
+
+
+# -- logs --------------------------------------------------------------------
+
+
+async def logs(sources: Sources) -> Section:
+    """The most recent log entries of the last day, by level, with counts."""
+    since = sources.now() - LOG_WINDOW
+    counts = await sources.db.fetch(
+        "SELECT level, COUNT(*) AS n FROM logs WHERE ts >= $1 GROUP BY level", since
+    )
+    recent = await sources.db.fetch(
+        "SELECT id, ts, level, logger, message, trace_id FROM ("
+        " SELECT id, ts, level, logger, message, trace_id, ROW_NUMBER() OVER"
+        " (PARTITION BY level ORDER BY ts DESC, id DESC) AS rn"
+        " FROM logs WHERE ts >= $1) AS ranked"
+        " WHERE rn <= $2 ORDER BY ts DESC, id DESC",
+        since,
+        LOGS_PER_LEVEL,
+    )
+
+    by_level: dict[str, list[Section]] = {}
+    for row in recent:
+        by_level.setdefault(row["level"], []).append(row)
+    return {
+        "window_hours": LOG_WINDOW.total_seconds() / 3600,
+        "counts": _counts(counts, "level"),
+        "recent": by_level,
+    }
+
+
+# -- shared helpers ------------------------------------------------------------
+
+
+_UNKNOWN = object()
+
+
+async def _state_json(state: Any, key: str) -> Any:
+    """The JSON value at ``key``, ``None`` if absent, ``_UNKNOWN`` if unreachable."""
+    try:
+        raw = await state.get(key)
+    except DependencyDown:
+        return _UNKNOWN
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode(errors="replace")
+
+
+def _counts(rows: list[Section], key: str) -> dict[str, int]:
+    return {str(row[key]): int(row["n"]) for row in rows}
+
+
+COLLECTORS: dict[str, Collector] = {
+    "dashboard": dashboard,
+    "agents_workers": agents_workers,
+    "analytics": analytics,
+    "queue": queue,
+    "logs": logs,
+}
+"""The collected sections in document order; ``meta`` is added by the runner."""

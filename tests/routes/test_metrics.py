@@ -1,0 +1,130 @@
+"""GET /metrics and the figures the SSOT analytics section shows."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from agentos import metrics
+from tests.fixtures.app import AppMaker, RunningApp
+
+SSOT = "/api/admin/ssot"
+
+
+@pytest.fixture(autouse=True)
+def fresh_figures() -> Iterator[None]:
+    """Each test counts from zero in this process."""
+    metrics.reset()
+    yield
+    metrics.reset()
+
+
+@pytest.fixture
+async def quiet(make_app: AppMaker) -> RunningApp:
+    """A server without the background warmer."""
+    return await make_app(ssot={"warmer_enabled": False})
+
+
+def _value(exposition: str, pattern: str) -> float:
+    match = re.search(rf"^{pattern} (\S+)$", exposition, re.MULTILINE)
+    assert match, f"no sample matches {pattern}"
+    return float(match.group(1))
+
+
+async def test_requests_are_counted_by_route_pattern_and_status(
+    quiet: RunningApp
+) -> None:
+    """Requests show per route pattern and status; unknown paths count as unmatched."""
+    for _ in range(3):
+        await quiet.client.get("/health")
+    await quiet.client.get("/no/such/path")
+    await quiet.client.get("/no/other/path")
+
+    response = await quiet.client.get("/metrics")
+
+    text = response.text
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert _value(text, r'agentos_http_requests_total\{method="GET",'
+                        r'route="/health",status="200"\}') == 3
+    assert _value(text, r'agentos_http_requests_total\{method="GET",'
+                        r'route="unmatched",status="404"\}') == 2
+    assert "/no/such/path" not in text
+
+
+async def test_error_rates_and_percentiles_are_exposed(quiet: RunningApp) -> None:
+    """4xx share and latency percentiles of an endpoint appear as gauges."""
+    await quiet.client.get(SSOT)
+    await quiet.client.get(SSOT, headers=quiet.auth(None, "user"))
+    await quiet.client.get(SSOT, headers=quiet.auth())
+    await quiet.client.get(SSOT, headers=quiet.auth())
+
+    text = (await quiet.client.get("/metrics")).text
+
+    route = r'route="/api/admin/ssot"'
+    errors = rf'agentos_http_error_ratio\{{class="4xx",method="GET",{route}\}}'
+    assert _value(text, errors) == 0.5
+    for q in ("0.5", "0.95", "0.99"):
+        labels = rf'method="GET",quantile="{q}",{route}'
+        assert _value(text, rf"agentos_http_latency_seconds\{{{labels}\}}") > 0
+    throughput = rf'agentos_http_throughput_rps\{{method="GET",{route}\}}'
+    assert _value(text, throughput) > 0
+
+
+async def test_the_ssot_analytics_section_shows_the_same_figures(
+    quiet: RunningApp
+) -> None:
+    """The analytics section reads the same request figures as /metrics."""
+    for _ in range(4):
+        await quiet.client.get("/health")
+    metrics.record_action("job.cancel", "ok", 0.004)
+    metrics.record_action("job.cancel", "denied", 0.001)
+
+    body = (await quiet.client.get(SSOT, headers=quiet.auth())).json()
+    text = (await quiet.client.get("/metrics")).text
+
+    service = body["data"]["analytics"]["service"]
+    health = next(e for e in service["endpoints"] if e["route"] == "/health")
+    exposed = _value(text, r'agentos_http_requests_total\{method="GET",'
+                           r'route="/health",status="200"\}')
+    assert health["requests"] == exposed == 4
+    (action,) = service["actions"]
+    assert (action["action"], action["calls"], action["success_rate"]) == (
+        "job.cancel", 2, 0.5,
+    )
+
+
+async def test_openapi_documents_the_ssot_document_and_metrics(
+    quiet: RunningApp
+) -> None:
+    """The SSOT route's 200 answer refers to registered document components."""
+
+    spec = (await quiet.client.get("/docs/openapi.json")).json()
+
+    operation = spec["paths"]["/api/admin/ssot"]["get"]
+    assert operation["tags"] == ["admin"]
+    answer = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert answer == {"$ref": "#/components/schemas/SSOTDocumentEnvelope"}
+    components = spec["components"]["schemas"]
+    assert {"SSOTDocument", "Meta", "Dashboard", "Queue"} <= set(components)
+    assert "meta" in components["SSOTDocument"]["required"]
+    assert spec["paths"]["/metrics"]["get"]["tags"] == ["system"]
+    assert not any(path.startswith("/bench") for path in spec["paths"])
+
+
+async def test_the_bench_endpoint_exists_only_when_the_setting_is_on(
+    make_app: AppMaker,
+) -> None:
+    """The bare benchmark endpoint is absent by default and undocumented when on."""
+    default = await make_app(ssot={"warmer_enabled": False})
+    bench = await make_app(ssot={"warmer_enabled": False, "bench_endpoint": True})
+
+    missing = await default.client.get("/bench/ssot-bare", params={"size": "10"})
+    present = await bench.client.get("/bench/ssot-bare", params={"size": "10"})
+    spec = (await bench.client.get("/docs/openapi.json")).json()
+
+    assert missing.status_code == 404
+    assert (present.status_code, present.content) == (200, b"x" * 10)
+    assert "/bench/ssot-bare" not in spec["paths"]

@@ -1,0 +1,145 @@
+"""The cache-first read model on the in-memory state and on Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentos.ssot import sections
+from agentos.ssot.model import CACHE_KEY, ReadModel
+from agentos.ssot.sections import Collector, Sources
+from agentos.state import RedisState, StateStore
+from agentos.store import Database, connect_database
+from tests.fixtures.state import PassTime
+
+
+@pytest.fixture
+async def sqlite(tmp_path: Path) -> AsyncIterator[Database]:
+    """A migrated SQLite database: the cache behaviour does not depend on it."""
+    db = connect_database(None, data_dir=tmp_path)
+    await db.migrate()
+    yield db
+    await db.close()
+
+
+class Counted:
+    """A real collector that counts how often it ran."""
+
+    def __init__(self, collector: Collector) -> None:
+        self.collector = collector
+        self.calls = 0
+
+    async def __call__(self, sources: Sources) -> Any:
+        self.calls += 1
+        await asyncio.sleep(0.05)
+        return await self.collector(sources)
+
+
+def _model(db: Database, state: Any, ttl: float = 15, **collectors: Any) -> ReadModel:
+    chosen = collectors or dict(sections.COLLECTORS)
+    return ReadModel(
+        Sources(db=db, state=state),
+        ttl_seconds=ttl,
+        section_timeout_seconds=2,
+        collectors=chosen,
+    )
+
+
+def _data(reading: Any) -> dict[str, Any]:
+    return json.loads(bytes(reading.entry.data))
+
+
+async def test_first_read_misses_and_stores_then_reads_hit(
+    sqlite: Database, state: StateStore
+) -> None:
+    """A cold read collects and stores; the next is served from the stored bytes."""
+    model = _model(sqlite, state)
+
+    first = await model.read()
+    second = await model.read()
+
+    assert (first.hit, second.hit) == (False, True)
+    assert bytes(second.entry.data) == bytes(first.entry.data)
+    assert second.entry.etag == first.entry.etag
+    assert await state.get(CACHE_KEY) is not None
+    assert _data(second)["meta"]["cache"] == "stored"
+
+
+async def test_refresh_replaces_the_stored_document(
+    sqlite: Database, state: StateStore
+) -> None:
+    """A refresh stores a new document, which the next read serves."""
+    model = _model(sqlite, state)
+    before = await model.read()
+
+    refreshed = await model.refresh()
+    after = await model.read()
+
+    assert after.hit
+    assert refreshed.etag != before.entry.etag
+    assert after.entry.etag == refreshed.etag
+
+
+async def test_stored_document_expires_after_its_ttl(
+    sqlite: Database, state: StateStore, pass_time: PassTime
+) -> None:
+    """Past the TTL the cache is cold again and the next read collects."""
+    model = _model(sqlite, state, ttl=1)
+    await model.read()
+
+    await pass_time(1.2)
+    later = await model.read()
+
+    assert later.hit is False
+
+
+async def test_concurrent_cold_reads_share_one_collection(
+    sqlite: Database, state: StateStore
+) -> None:
+    """Twenty reads of a cold cache in one process cause one collection."""
+    counted = Counted(sections.dashboard)
+    model = _model(sqlite, state, dashboard=counted)
+
+    readings = await asyncio.gather(*(model.read() for _ in range(20)))
+
+    assert counted.calls == 1
+    assert len({r.entry.etag for r in readings}) == 1
+
+
+async def test_unreachable_state_store_still_answers_uncached(sqlite: Database) -> None:
+    """With the state store down the document is collected and marked uncached."""
+    dead = RedisState.from_url("redis://127.0.0.1:1/0", timeout=0.2)
+    model = _model(sqlite, dead)
+
+    reading = await model.read()
+    await dead.close()
+
+    document = _data(reading)
+    assert reading.hit is False
+    assert document["meta"]["cache"] == "uncached"
+    assert document["meta"]["sections"]["dashboard"]["status"] == "ok"
+    assert document["dashboard"]["jobs"]["total"] == 0
+
+
+async def test_another_process_finds_the_last_good_value_in_the_store(
+    sqlite: Database, state: StateStore
+) -> None:
+    """A section failing in a fresh process is served from the stored last copy."""
+    await _model(sqlite, state).refresh()
+    await state.delete(CACHE_KEY)
+
+    async def broken(sources: Sources) -> Any:
+        await sources.db.fetch("SELECT nothing FROM no_such_table")
+
+    fresh = _model(sqlite, state, logs=broken, queue=sections.queue)
+    reading = await fresh.read()
+
+    document = _data(reading)
+    assert document["meta"]["sections"]["logs"]["status"] == "stale"
+    assert document["logs"]["recent"] == {}
+    assert document["meta"]["sections"]["queue"]["status"] == "ok"

@@ -1,0 +1,162 @@
+"""Each section's collector against real rows, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from agentos.ssot import sections
+from agentos.ssot.collect import to_json
+from agentos.ssot.schema import SSOTDocument
+from agentos.ssot.sections import Sources
+from agentos.state import MemoryState, RedisState
+from tests.ssot import seed
+
+
+@pytest.fixture
+async def sources(database: Any) -> Sources:
+    """Sources over the test database and a fresh in-memory state."""
+    return Sources(db=database, state=MemoryState())
+
+
+async def test_dashboard_counts_jobs_alerts_and_reads_maintenance(
+    sources: Sources
+) -> None:
+    """Job counts per status, today's finished jobs, active alerts, maintenance."""
+    now = seed.utc_now()
+    rows = [seed.job_row(s, now=now) for s in
+            ("queued", "queued", "running", "succeeded", "failed")]
+    await seed.insert_jobs(sources.db, rows)
+    await seed.insert_alert(sources.db, severity="critical", status="active", now=now)
+    await seed.insert_alert(sources.db, severity="warning", status="resolved", now=now)
+    await sources.state.set("system:maintenance", json.dumps({"reason": "upgrade"}))
+
+    dashboard = await sections.dashboard(sources)
+
+    assert dashboard["jobs"]["by_status"] == {
+        "queued": 2, "running": 1, "succeeded": 1, "failed": 1, "cancelled": 0,
+    }
+    assert dashboard["today"]["finished"]["succeeded"] == 1
+    assert dashboard["alerts"]["active"] == 1
+    assert dashboard["alerts"]["by_severity"] == {"critical": 1}
+    assert dashboard["maintenance"] == {"state": "on", "reason": "upgrade"}
+
+
+async def test_maintenance_is_off_when_the_key_is_absent(sources: Sources) -> None:
+    """No system:maintenance key means maintenance is off."""
+
+    dashboard = await sections.dashboard(sources)
+
+    assert dashboard["maintenance"] == {"state": "off"}
+
+
+async def test_agents_workers_show_heartbeat_age_and_running_jobs(
+    sources: Sources
+) -> None:
+    """Workers carry the age of their last heartbeat; running jobs are listed."""
+    now = seed.utc_now()
+    await seed.insert_agent(sources.db, now=now)
+    await seed.insert_worker(sources.db, "w-1", last_beat=now - timedelta(seconds=30))
+    await seed.insert_jobs(sources.db, [seed.job_row("running", now=now)])
+    fixed = Sources(db=sources.db, state=sources.state, now=lambda: now)
+
+    section = await sections.agents_workers(fixed)
+
+    (worker,) = section["workers"]
+    agent = next(a for a in section["agents"] if a["name"] == "ssot-test-agent")
+    assert worker["heartbeat_age_seconds"] == 30.0
+    assert (agent["desired_state"], agent["observed_state"]) == ("running", "stopped")
+    assert section["totals"]["running_jobs"] == 1
+    assert section["current_jobs"][0]["agent_id"] == seed.AGENT_ID
+
+
+async def test_queue_depth_by_type_and_priority_and_the_oldest_job(
+    sources: Sources
+) -> None:
+    """Queued jobs are counted per agent type and priority; the oldest is named."""
+    now = seed.utc_now()
+    oldest = seed.job_row("queued", now=now, priority=1, age=timedelta(hours=2))
+    rows = [
+        oldest,
+        seed.job_row("queued", now=now, priority=9),
+        seed.job_row("queued", now=now, priority=9),
+        seed.job_row("queued", now=now, agent_type="encoder"),
+        seed.job_row("running", now=now),
+    ]
+    await seed.insert_jobs(sources.db, rows)
+    await sources.state.set("{queue}:paused", json.dumps({"by": "ops"}))
+
+    queue = await sections.queue(sources)
+
+    assert queue["paused"] == {"paused": True, "by": "ops"}
+    assert queue["depth"]["total"] == 4
+    assert queue["depth"]["by_agent_type"] == {"clipper": 3, "encoder": 1}
+    assert {"agent_type": "clipper", "priority": 9, "depth": 2} in queue["depth"][
+        "by_priority"
+    ]
+    assert queue["oldest_waiting"]["id"] == oldest[0]
+    assert queue["oldest_waiting"]["waiting_seconds"] >= 7200
+
+
+async def test_logs_keep_the_newest_entries_of_each_level(sources: Sources) -> None:
+    """At most LOGS_PER_LEVEL entries per level, newest first, with counts."""
+    now = seed.utc_now()
+    for i in range(sections.LOGS_PER_LEVEL + 3):
+        ts = now - timedelta(seconds=i)
+        await seed.insert_log(sources.db, "info", f"info {i}", ts=ts)
+    await seed.insert_log(sources.db, "error", "it broke", ts=now)
+    await seed.insert_log(sources.db, "error", "too old", ts=now - timedelta(days=3))
+
+    logs = await sections.logs(sources)
+
+    assert logs["counts"] == {"info": sections.LOGS_PER_LEVEL + 3, "error": 1}
+    assert len(logs["recent"]["info"]) == sections.LOGS_PER_LEVEL
+    assert logs["recent"]["info"][0]["message"] == "info 0"
+    assert [e["message"] for e in logs["recent"]["error"]] == ["it broke"]
+
+
+async def test_every_section_matches_the_documented_schema(sources: Sources) -> None:
+    """A real document with rows in every table validates against SSOTDocument."""
+    now = seed.utc_now()
+    await seed.insert_jobs(sources.db, [seed.job_row(s, now=now) for s in
+                                        ("queued", "running", "succeeded")])
+    await seed.insert_agent(sources.db, now=now)
+    await seed.insert_worker(sources.db, "w-1", last_beat=now)
+    await seed.insert_alert(sources.db, severity="warning", status="active", now=now)
+    await seed.insert_log(sources.db, "warning", "slow disk", ts=now)
+
+    document = {
+        name: json.loads(to_json(await collector(sources)))
+        for name, collector in sections.COLLECTORS.items()
+    }
+    document["meta"] = {
+        "generated_at": "2026-01-01T00:00:00Z",
+        "version": "0",
+        "registry_version": None,
+        "collection_ms": 1.0,
+        "complete": True,
+        "cache": "stored",
+        "ttl_seconds": 15,
+        "sections": {},
+    }
+
+    SSOTDocument.model_validate(document)
+
+
+async def test_an_unreachable_state_store_leaves_the_database_parts(
+    database: Any
+) -> None:
+    """With the state store down, maintenance and pause read 'unknown', not an error."""
+    dead = RedisState.from_url("redis://127.0.0.1:1/0", timeout=0.2)
+    sources = Sources(db=database, state=dead)
+
+    dashboard = await sections.dashboard(sources)
+    queue = await sections.queue(sources)
+    await dead.close()
+
+    assert dashboard["maintenance"]["state"] == "unknown"
+    assert dashboard["jobs"]["total"] == 0
+    assert queue["paused"] == "unknown"
