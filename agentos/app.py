@@ -28,6 +28,7 @@ from agentos.http.handlers import handle_exception
 from agentos.http.observe import prepare_metrics, record_response
 from agentos.http.trace import echo_trace_id, start_request
 from agentos.logs import log_event
+from agentos.registry.attach import attach_registry
 from agentos.routes import admin_ssot, blueprints
 from agentos.services.catalog import build_services
 from agentos.ssot.lifecycle import open_read_model, start_warmer, stop_warmer
@@ -46,6 +47,7 @@ def create_app(settings: Settings) -> Sanic:
     app.ctx.settings = settings
     _configure(app, settings)
     Extend(app)
+    attach_registry(app, settings)
 
     app.register_middleware(start_request, "request")
     app.register_middleware(echo_trace_id, "response")

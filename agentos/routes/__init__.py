@@ -7,6 +7,6 @@ from sanic import Blueprint
 
 def blueprints() -> list[Blueprint]:
     """Every blueprint of the service, in registration order."""
-    from agentos.routes import admin_ssot, metrics, system
+    from agentos.routes import admin_action, admin_ssot, metrics, system
 
-    return [system.bp, admin_ssot.bp, metrics.bp]
+    return [system.bp, admin_ssot.bp, admin_action.bp, metrics.bp]
