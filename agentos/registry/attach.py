@@ -15,8 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from typing import Any
-
 from sanic import Sanic
 
 from agentos.config import Settings
@@ -47,22 +45,32 @@ def attach_registry(app: Sanic, settings: Settings) -> RegistryHolder:
     return holder
 
 
-async def _start_reload_triggers(app: Sanic, loop: asyncio.AbstractEventLoop) -> None:
+async def _start_reload_triggers(app: Sanic) -> None:
+    loop = asyncio.get_running_loop()
     holder: RegistryHolder = app.ctx.registry
     state = app.ctx.state
     with contextlib.suppress(NotImplementedError, RuntimeError):
         # no signals on Windows, nor outside the main thread (test servers)
         install_sighup(holder, loop, state)
-    app.add_task(listen_for_reloads(holder, state), name=LISTENER_TASK)
+    # A plain task, not app.add_task: Sanic names tasks only when it runs the
+    # loop itself, and test servers started with create_server do not.
+    app.ctx.registry_listener = loop.create_task(
+        listen_for_reloads(holder, state), name=LISTENER_TASK
+    )
 
 
-async def _stop_reload_triggers(app: Sanic, loop: asyncio.AbstractEventLoop) -> None:
+async def _stop_reload_triggers(app: Sanic) -> None:
     with contextlib.suppress(NotImplementedError, RuntimeError):
-        loop.remove_signal_handler(signal.SIGHUP)
-    await app.cancel_task(LISTENER_TASK, raise_exception=False)
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+    listener: asyncio.Task[None] | None = getattr(app.ctx, "registry_listener", None)
+    if listener is None:
+        return
+    listener.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await listener
 
 
-def _forward_sighup(app: Sanic, loop: Any) -> None:
+def _forward_sighup(app: Sanic) -> None:
     def worker_pids() -> list[int]:
         return [process.pid for process in app.manager.transient_processes]
 
