@@ -79,6 +79,9 @@ def _extensions() -> list[Callable[[Any], None]]:
         pass
     else:
         found.append(add_actions_parser)
+    from agentos.pipeline.cli import add_audit_parser
+
+    found.append(add_audit_parser)
     return found
 
 

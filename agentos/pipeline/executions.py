@@ -160,10 +160,9 @@ class Executions:
     # -- lifecycle ---------------------------------------------------------
 
     async def start(self) -> int:
-        """Interrupt the orphans of dead processes and start the heartbeat."""
-        orphans = await self.interrupt_orphans()
+        """Start the heartbeat and interrupt the orphans of dead processes."""
         self._beat = asyncio.create_task(self._heartbeat(), name="executions-heartbeat")
-        return orphans
+        return await self.interrupt_orphans()
 
     async def close(self) -> None:
         """Stop the heartbeat; cancel this process's work and mark it interrupted."""
