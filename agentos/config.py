@@ -56,6 +56,13 @@ class SSOTSettings(_Section):
     ttl_seconds: float = Field(default=15, gt=0, le=3600)
     warm_interval_seconds: float = Field(default=5, gt=0, le=3600)
     section_timeout_seconds: float = Field(default=2, gt=0, le=60)
+    local_copy_seconds: float = Field(
+        default=1,
+        ge=0,
+        le=60,
+        description="How long a process reuses the copy it last read before "
+        "asking the state store again; 0 asks on every read.",
+    )
     warmer_enabled: bool = Field(
         default=True,
         description="Rebuild the cache in the background (one process warms).",

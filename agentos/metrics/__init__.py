@@ -169,10 +169,10 @@ def record_request(route: str, method: str, status: int, seconds: float) -> None
 def record_action(action: str, outcome: str, seconds: float) -> None:
     """Count one admin action call.
 
-    ``outcome`` is one short word from a small fixed set: ``ok`` for a call
-    that did its work (or was accepted to run), otherwise the reason it did
-    not (``denied``, ``invalid``, ``rate_limited``, ``failed``, ...). The
-    success rate in the figures is the share of ``ok``.
+    ``outcome`` is the audit record's word for how the call ended:
+    ``succeeded``, ``accepted`` (runs in the background), ``refused`` (4xx),
+    ``failed`` (5xx), ``replayed`` or ``interrupted``. The success rate in
+    the figures is the share of ``succeeded`` and ``accepted``.
     """
     instruments = _current()
     instruments.actions.labels(action, outcome).inc()

@@ -22,6 +22,9 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 QUANTILES = (0.5, 0.95, 0.99)
+SUCCESSES = ("succeeded", "accepted")
+"""The outcomes of an admin action call that count as success: it did its
+work, or was accepted to run in the background (the audit record's words)."""
 
 Figures = dict[str, Any]
 """``{"since", "endpoints": [...], "ssot": {...}, "actions": [...]}``."""
@@ -164,11 +167,15 @@ def _actions(families: list[Metric]) -> list[dict[str, Any]]:
                 "action": action,
                 "calls": calls,
                 "outcomes": dict(sorted(counts.items())),
-                "success_rate": _ratio(counts.get("ok", 0), calls),
+                "success_rate": _ratio(_successes(counts), calls),
                 "latency_ms": percentiles_ms(latency.get((action,), [])),
             }
         )
     return shown
+
+
+def _successes(outcomes: dict[str, int]) -> int:
+    return sum(outcomes.get(outcome, 0) for outcome in SUCCESSES)
 
 
 def _ratio(part: float, whole: float) -> float | None:

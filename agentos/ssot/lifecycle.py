@@ -30,6 +30,7 @@ async def open_read_model(app: Sanic) -> None:
         sources,
         ttl_seconds=settings.ssot.ttl_seconds,
         section_timeout_seconds=settings.ssot.section_timeout_seconds,
+        local_seconds=settings.ssot.local_copy_seconds,
     )
 
 

@@ -40,6 +40,13 @@ ANALYTICS_WINDOW = timedelta(hours=24)
 FINISHED_SINCE = (
     "SELECT status, COUNT(*) AS n FROM jobs WHERE finished_at >= $1 GROUP BY status"
 )
+JOBS_TODAY = (
+    # One pass over the jobs: all of each status, and those of today.
+    "SELECT status, COUNT(*) AS n,"
+    " SUM(CASE WHEN finished_at >= $1 THEN 1 ELSE 0 END) AS finished,"
+    " SUM(CASE WHEN created_at >= $1 THEN 1 ELSE 0 END) AS created"
+    " FROM jobs GROUP BY status"
+)
 
 Section = dict[str, Any]
 
@@ -71,21 +78,18 @@ async def dashboard(sources: Sources) -> Section:
     db, now = sources.db, sources.now()
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
 
-    rows = await db.fetch("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status")
+    rows = await db.fetch(JOBS_TODAY, midnight)
     jobs = {status: 0 for status in JOB_STATUSES} | _counts(rows, "status")
-
-    finished = await db.fetch(FINISHED_SINCE, midnight)
-    created = await db.fetchval(
-        "SELECT COUNT(*) FROM jobs WHERE created_at >= $1", midnight
-    )
-    done = {status: 0 for status in FINISHED} | _counts(finished, "status")
+    today = _counts(rows, "status", "finished")
+    done = {status: today.get(status, 0) for status in FINISHED}
+    created = sum(int(row["created"] or 0) for row in rows)
     hours = max((now - midnight).total_seconds() / 3600, 1 / 60)
 
     return {
         "jobs": {"by_status": jobs, "total": sum(jobs.values())},
         "today": {
             "since": midnight,
-            "created": int(created or 0),
+            "created": created,
             "finished": done,
             "finished_per_hour": round(sum(done.values()) / hours, 2),
         },
@@ -278,8 +282,8 @@ async def _state_json(state: Any, key: str) -> Any:
         return raw.decode(errors="replace")
 
 
-def _counts(rows: list[Section], key: str) -> dict[str, int]:
-    return {str(row[key]): int(row["n"]) for row in rows}
+def _counts(rows: list[Section], key: str, count: str = "n") -> dict[str, int]:
+    return {str(row[key]): int(row[count] or 0) for row in rows}
 
 
 COLLECTORS: dict[str, Collector] = {

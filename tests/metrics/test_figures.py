@@ -62,8 +62,9 @@ def _families() -> list:
         latency.labels("/api/jobs/<job_id>", "GET").observe(0.005)
     reads.labels("hit").inc(19)
     reads.labels("miss").inc(1)
-    actions.labels("job.cancel", "ok").inc(3)
-    actions.labels("job.cancel", "denied").inc(1)
+    actions.labels("job.cancel", "succeeded").inc(2)
+    actions.labels("job.cancel", "accepted").inc(1)
+    actions.labels("job.cancel", "refused").inc(1)
     return list(registry.collect())
 
 
@@ -83,12 +84,12 @@ def test_endpoint_figures_count_requests_and_error_shares() -> None:
 
 
 def test_cache_hit_rate_and_action_success_rate() -> None:
-    """The SSOT hit rate is hits over reads; an action's success is 'ok' over calls."""
+    """The SSOT hit rate is hits over reads; success is succeeded or accepted."""
 
     figures = figures_from_families(_families(), since=0, rates=lambda t: t)
 
     assert figures["ssot"]["hit_rate"] == 0.95
     (action,) = figures["actions"]
     assert action["calls"] == 4
-    assert action["outcomes"] == {"denied": 1, "ok": 3}
+    assert action["outcomes"] == {"accepted": 1, "refused": 1, "succeeded": 2}
     assert action["success_rate"] == 0.75

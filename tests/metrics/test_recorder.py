@@ -60,12 +60,12 @@ def test_ssot_reads_give_the_hit_ratio_gauge() -> None:
 
 def test_admin_actions_are_counted_per_outcome() -> None:
     """Each action call counts under its outcome, with its latency."""
-    metrics.record_action("queue.pause", "ok", 0.01)
-    metrics.record_action("queue.pause", "rate_limited", 0.001)
+    metrics.record_action("queue.pause", "succeeded", 0.01)
+    metrics.record_action("queue.pause", "refused", 0.001)
 
     (action,) = metrics.figures()["actions"]
 
-    assert action["outcomes"] == {"ok": 1, "rate_limited": 1}
+    assert action["outcomes"] == {"refused": 1, "succeeded": 1}
     assert action["success_rate"] == 0.5
     assert action["latency_ms"]["p99"] is not None
 

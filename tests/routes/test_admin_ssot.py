@@ -277,7 +277,7 @@ async def _start(tmp_path: Path, database_url: str, redis_url: str,
                  prefix: str = "agentos-ssot-test:") -> RunningApp:
     settings = base_settings(
         tmp_path, database_url=database_url, redis_url=redis_url,
-        redis_prefix=prefix, ssot={"warmer_enabled": False},
+        redis_prefix=prefix, ssot={"warmer_enabled": False, "local_copy_seconds": 0},
     )
     return await start_app(Settings.model_validate(settings), "services")
 

@@ -79,8 +79,8 @@ async def test_the_ssot_analytics_section_shows_the_same_figures(
     """The analytics section reads the same request figures as /metrics."""
     for _ in range(4):
         await quiet.client.get("/health")
-    metrics.record_action("job.cancel", "ok", 0.004)
-    metrics.record_action("job.cancel", "denied", 0.001)
+    metrics.record_action("job.cancel", "succeeded", 0.004)
+    metrics.record_action("job.cancel", "refused", 0.001)
 
     body = (await quiet.client.get(SSOT, headers=quiet.auth())).json()
     text = (await quiet.client.get("/metrics")).text

@@ -40,13 +40,17 @@ class Counted:
         return await self.collector(sources)
 
 
-def _model(db: Database, state: Any, ttl: float = 15, **collectors: Any) -> ReadModel:
+def _model(
+    db: Database, state: Any, ttl: float = 15, local: float = 0, **collectors: Any
+) -> ReadModel:
+    """A read model; without a local copy unless ``local`` says otherwise."""
     chosen = collectors or dict(sections.COLLECTORS)
     return ReadModel(
         Sources(db=db, state=state),
         ttl_seconds=ttl,
         section_timeout_seconds=2,
         collectors=chosen,
+        local_seconds=local,
     )
 
 
@@ -143,3 +147,41 @@ async def test_another_process_finds_the_last_good_value_in_the_store(
     assert document["meta"]["sections"]["logs"]["status"] == "stale"
     assert document["logs"]["recent"] == {}
     assert document["meta"]["sections"]["queue"]["status"] == "ok"
+
+
+async def test_reads_within_the_local_window_skip_the_state_store(
+    sqlite: Database, state: StateStore
+) -> None:
+    """Within local_seconds a process serves its own copy, even if the key is gone."""
+    model = _model(sqlite, state, local=30)
+    first = await model.read()
+    await state.delete(CACHE_KEY)
+
+    again = await model.read()
+
+    assert again.hit is True
+    assert again.entry.etag == first.entry.etag
+    assert await state.get(CACHE_KEY) is None
+
+
+async def test_past_the_local_window_the_state_store_is_asked_again(
+    sqlite: Database, state: StateStore
+) -> None:
+    """Once the local copy is older than local_seconds, the store decides."""
+    model = _model(sqlite, state, local=0.2)
+    first = await model.read()
+    await state.delete(CACHE_KEY)
+
+    await asyncio.sleep(0.3)
+    later = await model.read()
+
+    assert later.hit is False
+    assert later.entry.etag != first.entry.etag
+
+
+def test_the_local_window_never_exceeds_the_ttl(sqlite: Database) -> None:
+    """A local copy is never kept longer than the cache itself would keep it."""
+
+    model = _model(sqlite, None, ttl=2, local=30)
+
+    assert model.local_seconds == 2

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -26,20 +26,26 @@ async def test_dashboard_counts_jobs_alerts_and_reads_maintenance(
     sources: Sources
 ) -> None:
     """Job counts per status, today's finished jobs, active alerts, maintenance."""
-    now = seed.utc_now()
+    now = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
     rows = [seed.job_row(s, now=now) for s in
             ("queued", "queued", "running", "succeeded", "failed")]
-    await seed.insert_jobs(sources.db, rows)
+    yesterday = seed.job_row("succeeded", now=now - timedelta(days=1))
+    await seed.insert_jobs(sources.db, [*rows, yesterday])
     await seed.insert_alert(sources.db, severity="critical", status="active", now=now)
     await seed.insert_alert(sources.db, severity="warning", status="resolved", now=now)
     await sources.state.set("system:maintenance", json.dumps({"reason": "upgrade"}))
 
-    dashboard = await sections.dashboard(sources)
+    at_noon = Sources(db=sources.db, state=sources.state, now=lambda: now)
+
+    dashboard = await sections.dashboard(at_noon)
 
     assert dashboard["jobs"]["by_status"] == {
-        "queued": 2, "running": 1, "succeeded": 1, "failed": 1, "cancelled": 0,
+        "queued": 2, "running": 1, "succeeded": 2, "failed": 1, "cancelled": 0,
     }
-    assert dashboard["today"]["finished"]["succeeded"] == 1
+    today = dashboard["today"]
+    assert today["finished"] == {"succeeded": 1, "failed": 1, "cancelled": 0}
+    assert today["created"] == 5
+    assert today["finished_per_hour"] == round(2 / 12, 2)
     assert dashboard["alerts"]["active"] == 1
     assert dashboard["alerts"]["by_severity"] == {"critical": 1}
     assert dashboard["maintenance"] == {"state": "on", "reason": "upgrade"}
