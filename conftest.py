@@ -10,4 +10,5 @@ pytest_plugins = [
     "tests.fixtures.database",
     "tests.fixtures.state",
     "tests.fixtures.app",
+    "tests.fixtures.jobs",
 ]

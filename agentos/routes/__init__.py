@@ -8,5 +8,9 @@ from sanic import Blueprint
 def blueprints() -> list[Blueprint]:
     """Every blueprint of the service, in registration order."""
     from agentos.routes import admin_action, admin_ssot, metrics, system
+    from agentos.routes import analytics, clips, jobs, queue
 
-    return [system.bp, admin_ssot.bp, admin_action.bp, metrics.bp]
+    return [
+        system.bp, admin_ssot.bp, admin_action.bp, metrics.bp,
+        jobs.bp, queue.bp, clips.bp, analytics.bp,
+    ]

@@ -2,3 +2,8 @@
 
 Add one import line per domain module; the order does not matter.
 """
+
+import agentos.services.analytics  # noqa: F401
+import agentos.services.clips  # noqa: F401
+import agentos.services.jobs  # noqa: F401
+import agentos.services.queue  # noqa: F401
