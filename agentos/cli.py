@@ -56,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     migrate.set_defaults(run=_migrate)
 
     spec = commands.add_parser("openapi", help="print the OpenAPI document as JSON")
+    spec.add_argument(
+        "--inventory", action="store_true", help="print the endpoint inventory instead"
+    )
     spec.set_defaults(run=_openapi)
 
     token = commands.add_parser("token", help="access tokens").add_subparsers()
@@ -63,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     issue.add_argument("--sub", required=True, help="the subject (user id)")
     issue.add_argument("--role", action="append", required=True, help="repeatable")
     issue.add_argument("--ttl", type=int, default=None, help="lifetime in seconds")
+    issue.add_argument(
+        "--refresh", action="store_true",
+        help="print a new session's access and refresh tokens as JSON instead",
+    )
     issue.set_defaults(run=_issue_token)
 
     for extend in _extensions():
@@ -176,18 +183,39 @@ def _openapi(args: argparse.Namespace, settings: Settings) -> int:
             update={"data_dir": Path(scratch), "database_url": None, "redis_url": None}
         )
         document = asyncio.run(openapi_document(isolated))
-    print(json.dumps(document, indent=2, sort_keys=True))
+    if args.inventory:
+        from agentos.http.inventory import render_inventory
+
+        print(render_inventory(document), end="")
+    else:
+        print(json.dumps(document, indent=2, sort_keys=True))
     return 0
 
 
 def _issue_token(args: argparse.Namespace, settings: Settings) -> int:
     from agentos.auth.tokens import TokenKeys, issue_token
 
+    if args.refresh:
+        return _issue_pair(args, settings)
     secret, _ = jwt_signing_key(settings)
     keys = TokenKeys(secret, settings.jwt.issuer, settings.jwt.audience)
     ttl = args.ttl or settings.jwt.access_ttl_seconds
     token, _ = issue_token(keys, args.sub, args.role, ttl_seconds=ttl)
     print(token)
+    return 0
+
+
+def _issue_pair(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from agentos.services.auth import issue_pair, signing_keys
+
+    access_ttl = args.ttl or settings.jwt.access_ttl_seconds
+    pair = issue_pair(
+        signing_keys(settings), args.sub, args.role, access_ttl=access_ttl,
+        refresh_ttl=settings.jwt.refresh_ttl_seconds,
+    )
+    print(json.dumps(pair.as_dict(), indent=2))
     return 0
 
 

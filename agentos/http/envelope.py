@@ -137,14 +137,24 @@ def page_params(
     return page, per_page
 
 
+def first_value(args: Mapping[str, Sequence[str]], name: str) -> str | None:
+    """The first value of query argument ``name``, or ``None``.
+
+    Sanic's ``request.args`` is a dict of lists whose ``get`` already returns
+    the first value (a ``str``); reading through ``dict.get`` gives the list
+    on it and on a plain mapping alike.
+    """
+    values = dict.get(args, name) if isinstance(args, dict) else args.get(name)
+    return values[0] if values else None
+
+
 def _positive_int(
     args: Mapping[str, Sequence[str]], name: str, default: int, *, upper: int
 ) -> int:
-    values = args.get(name)
-    if not values:
+    raw = first_value(args, name)
+    if raw is None:
         return default
-    raw = values[0]
-    if not raw.isdigit() or not 1 <= int(raw) <= upper:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= upper:
         raise BadRequest(
             f"'{name}' must be a whole number from 1 to {upper}.",
             details=[{"field": name, "value": raw[:100], "allowed": f"1..{upper}"}],

@@ -170,29 +170,30 @@ class ServiceFigures(_Part):
     actions: list[ActionFigures]
 
 
-class Analytics(BaseModel):
-    """The analytics section: job figures and the service's own figures."""
+class Analytics(_Part):
+    """The analytics section: ``/api/analytics/metrics`` and the service's figures."""
 
-    model_config = ConfigDict(extra="allow")
-
-    jobs: dict[str, Any]
+    jobs: dict[str, Any] = Field(
+        description="What GET /api/analytics/metrics answers for the last 7 days."
+    )
     service: ServiceFigures
 
 
-class QueueLevel(_Part):
-    """Queued jobs of one agent type at one priority."""
+class PauseFlag(BaseModel):
+    """Who paused dispatch, when and why."""
 
-    agent_type: str | None
-    priority: int
-    depth: int
+    model_config = ConfigDict(extra="allow")
+
+    by: str | None = None
+    since: datetime | None = None
+    reason: str | None = None
 
 
-class QueueDepth(_Part):
-    """How many jobs wait, in all, per agent type and per priority."""
+class AgentTypeDepth(_Part):
+    """Queued jobs of one agent type, in all and per priority (9 first)."""
 
     total: int
-    by_agent_type: dict[str, int]
-    by_priority: list[QueueLevel]
+    by_priority: dict[str, int]
 
 
 class WaitingJob(_Part):
@@ -207,10 +208,12 @@ class WaitingJob(_Part):
 
 
 class Queue(_Part):
-    """The queue section; ``paused`` is ``"unknown"`` when the flag cannot be read."""
+    """The queue section: the queue service's status and the oldest waiting job."""
 
-    paused: bool | Literal["unknown"] | dict[str, Any]
-    depth: QueueDepth
+    paused: bool
+    pause: PauseFlag | None
+    depth: int
+    by_agent_type: dict[str, AgentTypeDepth]
     oldest_waiting: WaitingJob | None
 
 

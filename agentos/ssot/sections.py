@@ -4,14 +4,15 @@ A collector takes the ``Sources`` (stores, services, settings, clock) and
 returns the section's value as JSON-able data. It may raise: the collector
 runner turns a failure or a timeout into a stale or failed section, so a
 collector never guards itself against the store it reads. The one
-exception is a reading that lives in the state store beside a database
-section (the maintenance flag, the queue's paused flag): when only the
-state store is down, that reading says ``unknown`` and the database part
-still comes.
+exception is the maintenance flag, which lives in the state store beside
+the dashboard's database figures: when only the state store is down, it
+reads ``unknown`` and the rest of the dashboard still comes. (The queue
+section is the queue service's reading of the state store, so it goes
+stale as a whole.)
 
-Where a domain service offers the reading (``queue``, ``analytics``), the
-collector calls it through ``sources.services``; until then it reads the
-tables itself, with the same portable SQL the services use.
+Where a domain service offers the reading (the queue's status, the
+analytics figures), the collector calls it through ``sources.services``;
+the rest is read from the tables with the portable SQL the services use.
 """
 
 from __future__ import annotations
@@ -28,18 +29,15 @@ from agentos.errors import DependencyDown
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 FINISHED = ("succeeded", "failed", "cancelled")
 MAINTENANCE_KEY = "system:maintenance"
-QUEUE_PAUSED_KEY = "{queue}:paused"
 
 ALERTS_SHOWN = 20
 CURRENT_JOBS_SHOWN = 100
 WORKERS_SHOWN = 500
 LOGS_PER_LEVEL = 10
 LOG_WINDOW = timedelta(hours=24)
-ANALYTICS_WINDOW = timedelta(hours=24)
+ANALYTICS_DAYS = 7
+"""The window of ``/api/analytics/metrics`` by default."""
 
-FINISHED_SINCE = (
-    "SELECT status, COUNT(*) AS n FROM jobs WHERE finished_at >= $1 GROUP BY status"
-)
 JOBS_TODAY = (
     # One pass over the jobs: all of each status, and those of today.
     "SELECT status, COUNT(*) AS n,"
@@ -166,64 +164,27 @@ async def agents_workers(sources: Sources) -> Section:
 
 
 async def analytics(sources: Sources) -> Section:
-    """Job figures of the last day and the service's own request figures."""
-    jobs = await _job_figures(sources)
+    """The figures of ``/api/analytics/metrics`` and the service's own figures."""
+    jobs = await sources.services["analytics"].metrics(window_days=ANALYTICS_DAYS)
     return {"jobs": jobs, "service": metrics.figures()}
-
-
-async def _job_figures(sources: Sources) -> Section:
-    since = sources.now() - ANALYTICS_WINDOW
-    rows = await sources.db.fetch(FINISHED_SINCE, since)
-    finished = {status: 0 for status in FINISHED} | _counts(rows, "status")
-    total = sum(finished.values())
-    return {
-        "window_hours": ANALYTICS_WINDOW.total_seconds() / 3600,
-        "finished": finished,
-        "success_rate": round(finished["succeeded"] / total, 4) if total else None,
-    }
 
 
 # -- queue -------------------------------------------------------------------
 
 
 async def queue(sources: Sources) -> Section:
-    """Whether dispatch is paused, depth per agent type and priority, oldest job."""
-    db = sources.db
-    rows = await db.fetch(
-        "SELECT agent_type, priority, COUNT(*) AS n FROM jobs WHERE status = 'queued' "
-        "GROUP BY agent_type, priority ORDER BY agent_type, priority DESC"
-    )
-    oldest = await db.fetchrow(
+    """Whether dispatch is paused, depth per agent type and priority, oldest job.
+
+    Paused flag and depths are the queue service's own reading of its ready
+    sets; the oldest waiting job (by enqueue time, whatever its priority)
+    comes from the table.
+    """
+    status = await sources.services["queue"].status()
+    oldest = await sources.db.fetchrow(
         "SELECT id, kind, agent_type, priority, queued_at FROM jobs "
         "WHERE status = 'queued' ORDER BY queued_at LIMIT 1"
     )
-
-    depth = [
-        {"agent_type": r["agent_type"], "priority": r["priority"], "depth": int(r["n"])}
-        for r in rows
-    ]
-    by_type: dict[str, int] = {}
-    for row in depth:
-        name = row["agent_type"] or "any"
-        by_type[name] = by_type.get(name, 0) + row["depth"]
-    return {
-        "paused": await _paused(sources.state),
-        "depth": {
-            "total": sum(by_type.values()),
-            "by_agent_type": by_type,
-            "by_priority": depth,
-        },
-        "oldest_waiting": _with_wait(oldest, sources.now()),
-    }
-
-
-async def _paused(state: Any) -> bool | str | Section:
-    flag = await _state_json(state, QUEUE_PAUSED_KEY)
-    if flag is _UNKNOWN:
-        return "unknown"
-    if flag is None:
-        return False
-    return {"paused": True, **flag} if isinstance(flag, dict) else True
+    return {**status, "oldest_waiting": _with_wait(oldest, sources.now())}
 
 
 def _with_wait(job: Section | None, now: datetime) -> Section | None:

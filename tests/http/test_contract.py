@@ -90,13 +90,73 @@ async def test_body_over_the_limit_is_refused_with_413(make_app) -> None:
     running = await make_app(request_max_bytes=4096)
 
     response = await running.client.post(
-        "/api/auth/refresh",
+        "/api/jobs/create",
         content=b"{" + b" " * 10_000 + b"}",
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", **running.auth()},
     )
 
     assert response.status_code == 413
     assert response.json()["error_code"] == "PAYLOAD_TOO_LARGE"
+
+
+async def test_malformed_json_answers_400_malformed_json(api: RunningApp) -> None:
+    """A body that is not JSON is a MALFORMED_JSON envelope, not a 500."""
+
+    response = await api.client.post(
+        "/api/jobs/create",
+        content=b'{"kind": "clip.cut", ',
+        headers={"Content-Type": "application/json", **api.auth()},
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "MALFORMED_JSON"
+
+
+async def test_json_body_with_the_wrong_content_type_is_415(api: RunningApp) -> None:
+    """A JSON endpoint refuses a body that does not say it is JSON."""
+
+    response = await api.client.post(
+        "/api/jobs/create",
+        content=b'{"kind": "clip.cut", "params": {}}',
+        headers={"Content-Type": "text/plain", **api.auth()},
+    )
+
+    assert response.status_code == 415
+    assert response.json()["error_code"] == "UNSUPPORTED_MEDIA_TYPE"
+
+
+async def test_deeply_nested_json_is_refused_cleanly(api: RunningApp) -> None:
+    """20,000 levels of nesting are refused with 400, never a recursion error."""
+
+    response = await api.client.post(
+        "/api/jobs/create",
+        content=b"[" * 20_000 + b"]" * 20_000,
+        headers={"Content-Type": "application/json", **api.auth()},
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "MALFORMED_JSON"
+
+
+async def test_cors_answers_only_configured_origins(make_app) -> None:
+    """A configured origin gets CORS headers; any other origin gets none."""
+    running = await make_app(cors_origins=["https://admin.example.com"])
+
+    allowed = await running.client.get(
+        "/health", headers={"Origin": "https://admin.example.com"}
+    )
+    other = await running.client.get("/health", headers={"Origin": "https://evil.test"})
+
+    assert allowed.headers["access-control-allow-origin"] == "https://admin.example.com"
+    assert "access-control-allow-origin" not in other.headers
+
+
+async def test_without_configured_origins_no_cors_headers_are_sent(api: RunningApp) -> None:
+    """CORS is off by default: no origin is ever allowed."""
+
+    response = await api.client.get("/health", headers={"Origin": "https://x.test"})
+
+    assert "access-control-allow-origin" not in response.headers
 
 
 async def test_no_stack_trace_leaves_the_process(api: RunningApp) -> None:

@@ -302,7 +302,7 @@ async def test_with_redis_stopped_the_document_still_comes_uncached(
     assert data["meta"]["cache"] == "uncached"
     assert data["meta"]["sections"]["dashboard"]["status"] == "ok"
     assert data["dashboard"]["maintenance"]["state"] == "unknown"
-    assert data["queue"]["paused"] == "unknown"
+    assert data["meta"]["sections"]["queue"]["status"] == "stale"
 
 
 async def test_two_servers_warming_at_once_warm_once(

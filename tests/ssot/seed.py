@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+
+from agentos.config import Settings
+from agentos.services.catalog import build_services
+from agentos.ssot.sections import Sources
 
 AGENT_ID = "5e5e0000-0000-4000-8000-00000000a9e7"
 """The agent that ``insert_agent`` adds."""
@@ -83,3 +88,10 @@ def utc_now() -> datetime:
     """Now, in UTC, to the millisecond (as both backends keep it)."""
     now = datetime.now(UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def sources(db: Any, state: Any, tmp_path: Path, **extra: Any) -> Sources:
+    """Collector sources over ``db`` and ``state`` with the real domain services."""
+    settings = Settings(data_dir=tmp_path / "var")
+    services = build_services(db, state, settings)
+    return Sources(db=db, state=state, services=services, **extra)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +14,19 @@ from agentos.ssot import sections
 from agentos.ssot.model import CACHE_KEY, ReadModel
 from agentos.ssot.sections import Collector, Sources
 from agentos.state import RedisState, StateStore
-from agentos.store import Database, connect_database
+from agentos.store import connect_database
 from tests.fixtures.state import PassTime
+from tests.ssot import seed
+
+SourcesOf = Callable[[Any], Sources]
 
 
 @pytest.fixture
-async def sqlite(tmp_path: Path) -> AsyncIterator[Database]:
-    """A migrated SQLite database: the cache behaviour does not depend on it."""
+async def sources_of(tmp_path: Path) -> AsyncIterator[SourcesOf]:
+    """Sources over SQLite and the real services, for the state store given."""
     db = connect_database(None, data_dir=tmp_path)
     await db.migrate()
-    yield db
+    yield lambda state: seed.sources(db, state, tmp_path)
     await db.close()
 
 
@@ -41,12 +44,12 @@ class Counted:
 
 
 def _model(
-    db: Database, state: Any, ttl: float = 15, local: float = 0, **collectors: Any
+    sources: Sources, ttl: float = 15, local: float = 0, **collectors: Any
 ) -> ReadModel:
     """A read model; without a local copy unless ``local`` says otherwise."""
     chosen = collectors or dict(sections.COLLECTORS)
     return ReadModel(
-        Sources(db=db, state=state),
+        sources,
         ttl_seconds=ttl,
         section_timeout_seconds=2,
         collectors=chosen,
@@ -59,10 +62,10 @@ def _data(reading: Any) -> dict[str, Any]:
 
 
 async def test_first_read_misses_and_stores_then_reads_hit(
-    sqlite: Database, state: StateStore
+    sources_of: SourcesOf, state: StateStore
 ) -> None:
     """A cold read collects and stores; the next is served from the stored bytes."""
-    model = _model(sqlite, state)
+    model = _model(sources_of(state))
 
     first = await model.read()
     second = await model.read()
@@ -75,10 +78,10 @@ async def test_first_read_misses_and_stores_then_reads_hit(
 
 
 async def test_refresh_replaces_the_stored_document(
-    sqlite: Database, state: StateStore
+    sources_of: SourcesOf, state: StateStore
 ) -> None:
     """A refresh stores a new document, which the next read serves."""
-    model = _model(sqlite, state)
+    model = _model(sources_of(state))
     before = await model.read()
 
     refreshed = await model.refresh()
@@ -90,10 +93,10 @@ async def test_refresh_replaces_the_stored_document(
 
 
 async def test_stored_document_expires_after_its_ttl(
-    sqlite: Database, state: StateStore, pass_time: PassTime
+    sources_of: SourcesOf, state: StateStore, pass_time: PassTime
 ) -> None:
     """Past the TTL the cache is cold again and the next read collects."""
-    model = _model(sqlite, state, ttl=1)
+    model = _model(sources_of(state), ttl=1)
     await model.read()
 
     await pass_time(1.2)
@@ -103,11 +106,11 @@ async def test_stored_document_expires_after_its_ttl(
 
 
 async def test_concurrent_cold_reads_share_one_collection(
-    sqlite: Database, state: StateStore
+    sources_of: SourcesOf, state: StateStore
 ) -> None:
     """Twenty reads of a cold cache in one process cause one collection."""
     counted = Counted(sections.dashboard)
-    model = _model(sqlite, state, dashboard=counted)
+    model = _model(sources_of(state), dashboard=counted)
 
     readings = await asyncio.gather(*(model.read() for _ in range(20)))
 
@@ -115,10 +118,12 @@ async def test_concurrent_cold_reads_share_one_collection(
     assert len({r.entry.etag for r in readings}) == 1
 
 
-async def test_unreachable_state_store_still_answers_uncached(sqlite: Database) -> None:
+async def test_unreachable_state_store_still_answers_uncached(
+    sources_of: SourcesOf,
+) -> None:
     """With the state store down the document is collected and marked uncached."""
     dead = RedisState.from_url("redis://127.0.0.1:1/0", timeout=0.2)
-    model = _model(sqlite, dead)
+    model = _model(sources_of(dead))
 
     reading = await model.read()
     await dead.close()
@@ -131,16 +136,16 @@ async def test_unreachable_state_store_still_answers_uncached(sqlite: Database) 
 
 
 async def test_another_process_finds_the_last_good_value_in_the_store(
-    sqlite: Database, state: StateStore
+    sources_of: SourcesOf, state: StateStore
 ) -> None:
     """A section failing in a fresh process is served from the stored last copy."""
-    await _model(sqlite, state).refresh()
+    await _model(sources_of(state)).refresh()
     await state.delete(CACHE_KEY)
 
     async def broken(sources: Sources) -> Any:
         await sources.db.fetch("SELECT nothing FROM no_such_table")
 
-    fresh = _model(sqlite, state, logs=broken, queue=sections.queue)
+    fresh = _model(sources_of(state), logs=broken, queue=sections.queue)
     reading = await fresh.read()
 
     document = _data(reading)
@@ -150,10 +155,10 @@ async def test_another_process_finds_the_last_good_value_in_the_store(
 
 
 async def test_reads_within_the_local_window_skip_the_state_store(
-    sqlite: Database, state: StateStore
+    sources_of: SourcesOf, state: StateStore
 ) -> None:
     """Within local_seconds a process serves its own copy, even if the key is gone."""
-    model = _model(sqlite, state, local=30)
+    model = _model(sources_of(state), local=30)
     first = await model.read()
     await state.delete(CACHE_KEY)
 
@@ -165,10 +170,10 @@ async def test_reads_within_the_local_window_skip_the_state_store(
 
 
 async def test_past_the_local_window_the_state_store_is_asked_again(
-    sqlite: Database, state: StateStore
+    sources_of: SourcesOf, state: StateStore
 ) -> None:
     """Once the local copy is older than local_seconds, the store decides."""
-    model = _model(sqlite, state, local=0.2)
+    model = _model(sources_of(state), local=0.2)
     first = await model.read()
     await state.delete(CACHE_KEY)
 
@@ -179,9 +184,9 @@ async def test_past_the_local_window_the_state_store_is_asked_again(
     assert later.entry.etag != first.entry.etag
 
 
-def test_the_local_window_never_exceeds_the_ttl(sqlite: Database) -> None:
+def test_the_local_window_never_exceeds_the_ttl(sources_of: SourcesOf) -> None:
     """A local copy is never kept longer than the cache itself would keep it."""
 
-    model = _model(sqlite, None, ttl=2, local=30)
+    model = _model(sources_of(None), ttl=2, local=30)
 
     assert model.local_seconds == 2

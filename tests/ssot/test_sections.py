@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from agentos import metrics
+from agentos.errors import DependencyDown
+from agentos.services.base import CallContext, Principal
 from agentos.ssot import sections
 from agentos.ssot.collect import to_json
 from agentos.ssot.schema import SSOTDocument
@@ -17,9 +22,9 @@ from tests.ssot import seed
 
 
 @pytest.fixture
-async def sources(database: Any) -> Sources:
-    """Sources over the test database and a fresh in-memory state."""
-    return Sources(db=database, state=MemoryState())
+async def sources(database: Any, tmp_path: Path) -> Sources:
+    """Sources over the test database, a fresh in-memory state and the services."""
+    return seed.sources(database, MemoryState(), tmp_path)
 
 
 async def test_dashboard_counts_jobs_alerts_and_reads_maintenance(
@@ -35,7 +40,7 @@ async def test_dashboard_counts_jobs_alerts_and_reads_maintenance(
     await seed.insert_alert(sources.db, severity="warning", status="resolved", now=now)
     await sources.state.set("system:maintenance", json.dumps({"reason": "upgrade"}))
 
-    at_noon = Sources(db=sources.db, state=sources.state, now=lambda: now)
+    at_noon = replace(sources, now=lambda: now)
 
     dashboard = await sections.dashboard(at_noon)
 
@@ -67,7 +72,7 @@ async def test_agents_workers_show_heartbeat_age_and_running_jobs(
     await seed.insert_agent(sources.db, now=now)
     await seed.insert_worker(sources.db, "w-1", last_beat=now - timedelta(seconds=30))
     await seed.insert_jobs(sources.db, [seed.job_row("running", now=now)])
-    fixed = Sources(db=sources.db, state=sources.state, now=lambda: now)
+    fixed = replace(sources, now=lambda: now)
 
     section = await sections.agents_workers(fixed)
 
@@ -93,18 +98,42 @@ async def test_queue_depth_by_type_and_priority_and_the_oldest_job(
         seed.job_row("running", now=now),
     ]
     await seed.insert_jobs(sources.db, rows)
-    await sources.state.set("{queue}:paused", json.dumps({"by": "ops"}))
+    operator = CallContext(principal=Principal("ops-1", ("operator",)))
+    await sources.services["queue"].pause(operator, reason="maintenance window")
 
     queue = await sections.queue(sources)
 
-    assert queue["paused"] == {"paused": True, "by": "ops"}
-    assert queue["depth"]["total"] == 4
-    assert queue["depth"]["by_agent_type"] == {"clipper": 3, "encoder": 1}
-    assert {"agent_type": "clipper", "priority": 9, "depth": 2} in queue["depth"][
-        "by_priority"
-    ]
+    assert queue["paused"] is True
+    assert (queue["pause"]["by"], queue["pause"]["reason"]) == (
+        "ops-1", "maintenance window",
+    )
+    assert queue["depth"] == 4
+    assert queue["by_agent_type"]["clipper"] == {
+        "total": 3, "by_priority": {"9": 2, "1": 1},
+    }
+    assert queue["by_agent_type"]["encoder"]["total"] == 1
     assert queue["oldest_waiting"]["id"] == oldest[0]
     assert queue["oldest_waiting"]["waiting_seconds"] >= 7200
+
+
+async def test_analytics_shows_the_analytics_endpoint_figures(
+    sources: Sources,
+) -> None:
+    """The jobs part is what /api/analytics/metrics answers; service figures follow."""
+    now = seed.utc_now()
+    rows = [seed.job_row(s, now=now) for s in ("succeeded", "succeeded", "failed")]
+    await seed.insert_jobs(sources.db, rows)
+    metrics.reset()
+    metrics.record_request("/api/jobs", "GET", 200, 0.003)
+
+    section = await sections.analytics(sources)
+
+    expected = await sources.services["analytics"].metrics(window_days=7)
+    assert section["jobs"]["throughput"] == expected["throughput"]
+    assert section["jobs"]["throughput"]["succeeded"] == 2
+    assert section["jobs"]["failure_rate"] == round(1 / 3, 4)
+    assert [e["route"] for e in section["service"]["endpoints"]] == ["/api/jobs"]
+    metrics.reset()
 
 
 async def test_logs_keep_the_newest_entries_of_each_level(sources: Sources) -> None:
@@ -153,16 +182,18 @@ async def test_every_section_matches_the_documented_schema(sources: Sources) -> 
 
 
 async def test_an_unreachable_state_store_leaves_the_database_parts(
-    database: Any
+    database: Any, tmp_path: Path
 ) -> None:
-    """With the state store down, maintenance and pause read 'unknown', not an error."""
+    """With the state store down the dashboard still comes; the queue cannot."""
     dead = RedisState.from_url("redis://127.0.0.1:1/0", timeout=0.2)
-    sources = Sources(db=database, state=dead)
+    sources = seed.sources(database, dead, tmp_path)
 
-    dashboard = await sections.dashboard(sources)
-    queue = await sections.queue(sources)
-    await dead.close()
+    try:
+        dashboard = await sections.dashboard(sources)
+        with pytest.raises(DependencyDown):
+            await sections.queue(sources)
+    finally:
+        await dead.close()
 
     assert dashboard["maintenance"]["state"] == "unknown"
     assert dashboard["jobs"]["total"] == 0
-    assert queue["paused"] == "unknown"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,21 +14,24 @@ from agentos.ssot.model import CACHE_KEY, ReadModel
 from agentos.ssot.sections import Sources
 from agentos.ssot.warmer import Warmer, cron_spec
 from agentos.state import RedisState, StateStore
-from agentos.store import Database, connect_database
+from agentos.store import connect_database
+from tests.ssot import seed
+
+SourcesOf = Callable[[Any], Sources]
 
 
 @pytest.fixture
-async def sqlite(tmp_path: Path) -> AsyncIterator[Database]:
-    """A migrated SQLite database for the collectors to read."""
+async def sources_of(tmp_path: Path) -> AsyncIterator[SourcesOf]:
+    """Sources over SQLite and the real services, for the state store given."""
     db = connect_database(None, data_dir=tmp_path)
     await db.migrate()
-    yield db
+    yield lambda state: seed.sources(db, state, tmp_path)
     await db.close()
 
 
-def _warmer(db: Database, state: StateStore, **collectors: Any) -> Warmer:
+def _warmer(sources: Sources, **collectors: Any) -> Warmer:
     model = ReadModel(
-        Sources(db=db, state=state),
+        sources,
         ttl_seconds=15,
         section_timeout_seconds=2,
         collectors=collectors or dict(sections.COLLECTORS),
@@ -54,10 +57,10 @@ def test_interval_becomes_a_cron_spec_never_slower(interval: float, spec: str) -
 
 
 async def test_two_warmers_ticking_at_once_warm_once(
-    sqlite: Database, state: StateStore
+    sources_of: SourcesOf, state: StateStore
 ) -> None:
     """Of two warmers on one state store, exactly one takes the lock and warms."""
-    first, second = _warmer(sqlite, state), _warmer(sqlite, state)
+    first, second = _warmer(sources_of(state)), _warmer(sources_of(state))
 
     results = await asyncio.gather(first.tick(), second.tick())
 
@@ -67,10 +70,10 @@ async def test_two_warmers_ticking_at_once_warm_once(
 
 
 async def test_the_holder_keeps_warming_and_the_other_keeps_skipping(
-    sqlite: Database, state: StateStore
+    sources_of: SourcesOf, state: StateStore
 ) -> None:
     """Later ticks go to the same warmer, which extends its lock each time."""
-    first, second = _warmer(sqlite, state), _warmer(sqlite, state)
+    first, second = _warmer(sources_of(state)), _warmer(sources_of(state))
     await first.tick()
 
     for _ in range(3):
@@ -80,10 +83,10 @@ async def test_the_holder_keeps_warming_and_the_other_keeps_skipping(
 
 
 async def test_a_stopped_holder_hands_over_at_the_next_tick(
-    sqlite: Database, state: StateStore
+    sources_of: SourcesOf, state: StateStore
 ) -> None:
     """Stopping releases the lock, so another warmer takes over at once."""
-    first, second = _warmer(sqlite, state), _warmer(sqlite, state)
+    first, second = _warmer(sources_of(state)), _warmer(sources_of(state))
     await first.tick()
 
     await first.stop()
@@ -94,7 +97,7 @@ async def test_a_stopped_holder_hands_over_at_the_next_tick(
 
 
 async def test_a_tick_during_a_rebuild_is_skipped(
-    sqlite: Database, state: StateStore
+    sources_of: SourcesOf, state: StateStore
 ) -> None:
     """aiocron fires again while a slow rebuild runs; that tick does nothing."""
     release = asyncio.Event()
@@ -103,7 +106,7 @@ async def test_a_tick_during_a_rebuild_is_skipped(
         await release.wait()
         return {"done": "yes"}
 
-    warmer = _warmer(sqlite, state, slow=slow)
+    warmer = _warmer(sources_of(state), slow=slow)
     running = asyncio.ensure_future(warmer.tick())
     await asyncio.sleep(0.05)
 
@@ -116,11 +119,11 @@ async def test_a_tick_during_a_rebuild_is_skipped(
 
 
 async def test_an_unreachable_state_store_fails_the_tick_without_raising(
-    sqlite: Database,
+    sources_of: SourcesOf,
 ) -> None:
     """A tick that cannot reach the lock logs and returns False; nothing escapes."""
     dead = RedisState.from_url("redis://127.0.0.1:1/0", timeout=0.2)
-    warmer = _warmer(sqlite, dead)
+    warmer = _warmer(sources_of(dead))
 
     warmed = await warmer.tick()
     await dead.close()
@@ -130,10 +133,10 @@ async def test_an_unreachable_state_store_fails_the_tick_without_raising(
 
 
 async def test_started_warmer_fires_on_the_running_loop(
-    sqlite: Database, state: StateStore
+    sources_of: SourcesOf, state: StateStore
 ) -> None:
     """Scheduled with aiocron on the running loop, it warms within seconds."""
-    model = ReadModel(Sources(db=sqlite, state=state), ttl_seconds=15,
+    model = ReadModel(sources_of(state), ttl_seconds=15,
                       section_timeout_seconds=2)
     warmer = Warmer(model, interval_seconds=1)
 
