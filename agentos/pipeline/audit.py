@@ -152,7 +152,9 @@ class AuditWriter:
         self.db = db
         self.window_seconds = window_seconds
         self.max_batch = max_batch
-        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = (
+            owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        )
         self._queue: list[_Job] = []
         self._deferred: list[_Job] = []
         self._wake = asyncio.Event()
@@ -212,7 +214,9 @@ class AuditWriter:
 
     async def _submit(self, job: _Job) -> Any:
         if self._task is None or self._closing:
-            raise errors.DependencyDown("The audit writer is not running; retry shortly.")
+            raise errors.DependencyDown(
+                "The audit writer is not running; retry shortly."
+            )
         self._queue.append(job)
         self._wake.set()
         return await job.done
@@ -222,7 +226,10 @@ class AuditWriter:
             await self._wake.wait()
             if self.window_seconds and not self._closing:
                 await asyncio.sleep(self.window_seconds)
-            batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+            batch, self._queue = (
+                self._queue[: self.max_batch],
+                self._queue[self.max_batch :],
+            )
             if not self._queue:
                 self._wake.clear()
             if batch:
@@ -239,7 +246,9 @@ class AuditWriter:
             _fail_all(batch, exc)
             return
         except Exception as exc:  # a bug must not kill the writer
-            logger.exception("audit.batch_failed", extra={"fields": {"size": len(batch)}})
+            logger.exception(
+                "audit.batch_failed", extra={"fields": {"size": len(batch)}}
+            )
             _fail_all(batch, exc)
             return
         for job in batch:
@@ -263,12 +272,20 @@ class AuditWriter:
             new_head = link(head, chained)
             if chained:
                 await tx.executemany(_INSERT_RECORD, [_values(r) for r in chained])
-            done = [(j.intent,) for j in records if j.intent] + [(i,) for _, i in orphans]
+            done = [(j.intent,) for j in records if j.intent] + [
+                (i,) for _, i in orphans
+            ]
             if done:
                 await tx.executemany(_DELETE_INTENT, done)
         if chained:
-            log_event(logger, "audit.appended", logging.DEBUG, head_seq=new_head.seq,
-                      head_hash=new_head.hash, records=len(chained))
+            log_event(
+                logger,
+                "audit.appended",
+                logging.DEBUG,
+                head_seq=new_head.seq,
+                head_hash=new_head.hash,
+                records=len(chained),
+            )
         results = {id(job): job.row["seq"] for job in records}
         results.update({id(job): len(orphans) for job in recovering})
         return results
@@ -295,8 +312,11 @@ class AuditWriter:
 
     def _defer(self, job: _Job) -> None:
         log_event(
-            logger, "audit.deferred", logging.ERROR,
-            action=job.row.get("action"), actor=job.row.get("actor"),
+            logger,
+            "audit.deferred",
+            logging.ERROR,
+            action=job.row.get("action"),
+            actor=job.row.get("actor"),
             hint="the database refused the finished record; it is retried",
         )
         if len(self._deferred) >= MAX_DEFERRED:
@@ -388,7 +408,8 @@ async def verify_chain(db: Database, *, page: int = 1000) -> Verification:
     while True:
         rows = await db.fetch(
             "SELECT * FROM audit_records WHERE seq > $1 ORDER BY seq LIMIT $2",
-            after, page,
+            after,
+            page,
         )
         for row in rows:
             broken = verifier.feed(row)

@@ -148,7 +148,9 @@ def load_policies(policies_dir: Path) -> BreakerPolicies:
     if not path.exists():
         return BreakerPolicies()
     try:
-        policies = BreakerPolicies.model_validate(yaml.safe_load(path.read_text()) or {})
+        policies = BreakerPolicies.model_validate(
+            yaml.safe_load(path.read_text()) or {}
+        )
         for service in policies.services:
             policies.for_service(service)
     except (yaml.YAMLError, ValidationError) as exc:
@@ -159,7 +161,9 @@ def load_policies(policies_dir: Path) -> BreakerPolicies:
 # -- decisions, free of I/O ------------------------------------------------
 
 
-def classify(error: BaseException | None, seconds: float, policy: BreakerPolicy) -> Outcome:
+def classify(
+    error: BaseException | None, seconds: float, policy: BreakerPolicy
+) -> Outcome:
     """The outcome of a call that raised ``error`` (or not) after ``seconds``."""
     failed = error is not None and not _business_refusal(error)
     slow = seconds > policy.slow_call_seconds
@@ -231,7 +235,9 @@ local function move(to, event, until_ms)
 end
 """
 
-_ACQUIRE_LUA = _LUA_PRELUDE + """
+_ACQUIRE_LUA = (
+    _LUA_PRELUDE
+    + """
 local event = ''
 if state == 'open' then
     if now < till then
@@ -252,8 +258,11 @@ if state == 'half_open' then
 end
 return {state, gen, 0, '', event}
 """
+)
 
-_RECORD_LUA = _LUA_PRELUDE + """
+_RECORD_LUA = (
+    _LUA_PRELUDE
+    + """
 if tonumber(ARGV[8]) ~= gen or state == 'open' then
     return {state, gen, math.max(till - now, 0), '', ''}
 end
@@ -286,8 +295,11 @@ elseif state == 'half_open' and #window >= trials then
 end
 return {state, gen, math.max(till - now, 0), '', event}
 """
+)
 
-_FORCE_LUA = _LUA_PRELUDE + """
+_FORCE_LUA = (
+    _LUA_PRELUDE
+    + """
 local event
 if ARGV[8] == 'tripped' then
     event = move('open', 'tripped', now + tonumber(ARGV[9]))
@@ -296,6 +308,7 @@ else
 end
 return {state, gen, math.max(till - now, 0), '', event}
 """
+)
 
 
 @dataclass
@@ -315,7 +328,9 @@ class _Breaker:
     def load(cls, view: Keyspace, keys: list[str], now: float) -> _Breaker:
         found = view.hgetall(keys[0])
         return cls(
-            view, keys, int(now * 1000),
+            view,
+            keys,
+            int(now * 1000),
             state=State(found.get("state", b"closed").decode()),
             gen=int(found.get("gen", 0)),
             window=found.get("window", b"").decode(),
@@ -332,7 +347,9 @@ class _Breaker:
         self.view.delete(self.keys[1])
         return event.value
 
-    def reply(self, permit: str = "", event: str = "", wait: int | None = None) -> list[Any]:
+    def reply(
+        self, permit: str = "", event: str = "", wait: int | None = None
+    ) -> list[Any]:
         left = max(self.till - self.now_ms, 0) if wait is None else wait
         return [self.state.value, self.gen, left, permit, event]
 
@@ -383,7 +400,9 @@ def _record(view: Keyspace, keys: list[str], args: list[str], now: float) -> lis
     if event is None:
         return b.reply()
     open_until = b.now_ms + round(policy.open_seconds * 1000)
-    return b.reply(event=b.move(event, 0 if event is Event.TRIALS_PASSED else open_until))
+    return b.reply(
+        event=b.move(event, 0 if event is Event.TRIALS_PASSED else open_until)
+    )
 
 
 def _force(view: Keyspace, keys: list[str], args: list[str], now: float) -> list[Any]:
@@ -434,8 +453,10 @@ class Snapshot:
 
     @classmethod
     def from_reply(cls, service: str, reply: list[Any]) -> Snapshot:
-        state, gen, wait, permit, event = (list(reply) + ["", ""])[:5]
-        return cls(service, State(state), int(gen), int(wait), permit or "", event or "")
+        state, gen, wait, permit, event = [*reply, "", ""][:5]
+        return cls(
+            service, State(state), int(gen), int(wait), permit or "", event or ""
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """The breaker for the status endpoint."""
@@ -557,15 +578,22 @@ class Breakers:
     def _remember(self, snapshot: Snapshot) -> None:
         now = time.monotonic()
         self._known[snapshot.service] = _Known(
-            snapshot.state, snapshot.generation, now, now + snapshot.retry_after_ms / 1000
+            snapshot.state,
+            snapshot.generation,
+            now,
+            now + snapshot.retry_after_ms / 1000,
         )
 
     async def _announce(self, snapshot: Snapshot, forced: bool) -> None:
         level = logging.WARNING if snapshot.state is State.OPEN else logging.INFO
         log_event(
-            logger, f"breaker.{snapshot.transition}", level,
-            service=snapshot.service, state=snapshot.state.value,
-            generation=snapshot.generation, forced=forced,
+            logger,
+            f"breaker.{snapshot.transition}",
+            level,
+            service=snapshot.service,
+            state=snapshot.state.value,
+            generation=snapshot.generation,
+            forced=forced,
         )
         if self.on_transition is not None:
             await self.on_transition(snapshot, forced)

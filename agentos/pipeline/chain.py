@@ -66,7 +66,11 @@ def normalize(value: Any) -> Any:
     """A JSON value that reads back from JSONB exactly as it is returned."""
     if isinstance(value, str):
         return value.replace("\x00", "\ufffd")
-    if isinstance(value, float) and value.is_integer() and abs(value) >= _EXACT_FLOAT_LIMIT:
+    if (
+        isinstance(value, float)
+        and value.is_integer()
+        and abs(value) >= _EXACT_FLOAT_LIMIT
+    ):
         return int(value)
     if isinstance(value, Mapping):
         return {normalize(str(key)): normalize(item) for key, item in value.items()}
@@ -87,8 +91,12 @@ def canonical(record: Mapping[str, Any]) -> bytes:
     if isinstance(ts, datetime):
         content["ts"] = format_time(ts)
     return json.dumps(
-        content, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-        allow_nan=False, default=str,
+        content,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
+        default=str,
     ).encode()
 
 

@@ -41,7 +41,9 @@ def verify_audit(args: argparse.Namespace, settings: Settings) -> int:
 async def _verify(settings: Settings) -> Verification:
     from agentos.store import connect_database
 
-    db = connect_database(settings.database_url, data_dir=settings.data_dir, pool_size=1)
+    db = connect_database(
+        settings.database_url, data_dir=settings.data_dir, pool_size=1
+    )
     try:
         return await verify_chain(db)
     finally:

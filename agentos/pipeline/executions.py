@@ -28,6 +28,7 @@ method, so an operation written for sync calls runs unchanged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import enum
 import logging
@@ -117,7 +118,9 @@ class Executions:
         self.db = db
         self.heartbeat_seconds = heartbeat_seconds
         self.grace_seconds = grace_seconds
-        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = (
+            owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        )
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._beat: asyncio.Task[None] | None = None
 
@@ -130,8 +133,14 @@ class Executions:
             "INSERT INTO action_executions (id, action, status, payload, actor, "
             "trace_id, created_at, owner, heartbeat_at) "
             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $7)",
-            execution_id, action, Status.QUEUED.value, payload,
-            ctx.principal.subject, ctx.trace_id, now, self.owner,
+            execution_id,
+            action,
+            Status.QUEUED.value,
+            payload,
+            ctx.principal.subject,
+            ctx.trace_id,
+            now,
+            self.owner,
         )
         fields = {f.name: getattr(ctx, f.name) for f in dataclasses.fields(CallContext)}
         context = ExecutionContext(**fields, execution_id=execution_id, executions=self)
@@ -153,8 +162,10 @@ class Executions:
         await self.db.execute(
             "UPDATE action_executions SET progress = $1, heartbeat_at = $2 "
             "WHERE id = $3 AND status = $4",
-            min(max(float(fraction), 0.0), 1.0), datetime.now(UTC),
-            execution_id, Status.RUNNING.value,
+            min(max(float(fraction), 0.0), 1.0),
+            datetime.now(UTC),
+            execution_id,
+            Status.RUNNING.value,
         )
 
     # -- lifecycle ---------------------------------------------------------
@@ -173,10 +184,9 @@ class Executions:
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
-        try:
+        # If the database is gone, the next start interrupts them after the grace.
+        with contextlib.suppress(errors.AgentOSError):
             await self._finish_owned(Status.INTERRUPTED, "the service stopped")
-        except errors.AgentOSError:
-            pass  # the next start interrupts them after the grace period
 
     async def interrupt_orphans(self) -> int:
         """Mark unfinished executions with a stale heartbeat INTERRUPTED."""
@@ -185,10 +195,12 @@ class Executions:
         count = await self.db.execute(
             "UPDATE action_executions SET status = $1, finished_at = $2, error = $3 "
             "WHERE status IN ($4, $5) AND (heartbeat_at IS NULL OR heartbeat_at < $6)",
-            Status.INTERRUPTED.value, now,
+            Status.INTERRUPTED.value,
+            now,
             "The process running this execution stopped before it finished; "
             "run the action again if its effect is still wanted.",
-            *UNFINISHED, stale,
+            *UNFINISHED,
+            stale,
         )
         if count:
             log_event(logger, "execution.interrupted", logging.WARNING, count=count)
@@ -208,19 +220,31 @@ class Executions:
             await self._finish(execution_id, Status.FAILED, error=_describe(exc))
             _log_failure(action, execution_id, exc)
             return
-        await self._finish(execution_id, Status.SUCCEEDED, result=_stored(plain(result)))
-        log_event(logger, "execution.succeeded", action=action, execution_id=execution_id)
+        await self._finish(
+            execution_id, Status.SUCCEEDED, result=_stored(plain(result))
+        )
+        log_event(
+            logger, "execution.succeeded", action=action, execution_id=execution_id
+        )
 
     async def _mark_running(self, execution_id: str) -> None:
         now = datetime.now(UTC)
         await self.db.execute(
-            "UPDATE action_executions SET status = $1, started_at = $2, heartbeat_at = $2 "
-            "WHERE id = $3 AND status = $4",
-            Status.RUNNING.value, now, execution_id, Status.QUEUED.value,
+            "UPDATE action_executions SET status = $1, started_at = $2, "
+            "heartbeat_at = $2 WHERE id = $3 AND status = $4",
+            Status.RUNNING.value,
+            now,
+            execution_id,
+            Status.QUEUED.value,
         )
 
     async def _finish(
-        self, execution_id: str, status: Status, *, result: Any = None, error: str | None = None
+        self,
+        execution_id: str,
+        status: Status,
+        *,
+        result: Any = None,
+        error: str | None = None,
     ) -> None:
         progress = 1.0 if status is Status.SUCCEEDED else None
         try:
@@ -228,13 +252,22 @@ class Executions:
                 "UPDATE action_executions SET status = $1, result = $2, error = $3, "
                 "finished_at = $4, progress = COALESCE($5, progress) "
                 "WHERE id = $6 AND status = $7",
-                status.value, result, error, datetime.now(UTC), progress,
-                execution_id, Status.RUNNING.value,
+                status.value,
+                result,
+                error,
+                datetime.now(UTC),
+                progress,
+                execution_id,
+                Status.RUNNING.value,
             )
         except errors.AgentOSError as exc:
             log_event(
-                logger, "execution.unrecorded", logging.ERROR,
-                execution_id=execution_id, status=status.value, reason=exc.message,
+                logger,
+                "execution.unrecorded",
+                logging.ERROR,
+                execution_id=execution_id,
+                status=status.value,
+                reason=exc.message,
             )
 
     async def _heartbeat(self) -> None:
@@ -244,24 +277,38 @@ class Executions:
                 await self.db.execute(
                     "UPDATE action_executions SET heartbeat_at = $1 "
                     "WHERE owner = $2 AND status IN ($3, $4)",
-                    datetime.now(UTC), self.owner, *UNFINISHED,
+                    datetime.now(UTC),
+                    self.owner,
+                    *UNFINISHED,
                 )
                 await self.interrupt_orphans()
             except errors.AgentOSError as exc:
-                log_event(logger, "execution.heartbeat_failed", logging.WARNING,
-                          reason=exc.message)
+                log_event(
+                    logger,
+                    "execution.heartbeat_failed",
+                    logging.WARNING,
+                    reason=exc.message,
+                )
 
     async def _finish_owned(self, status: Status, reason: str) -> None:
         await self.db.execute(
             "UPDATE action_executions SET status = $1, finished_at = $2, error = $3 "
             "WHERE owner = $4 AND status IN ($5, $6)",
-            status.value, datetime.now(UTC), reason, self.owner, *UNFINISHED,
+            status.value,
+            datetime.now(UTC),
+            reason,
+            self.owner,
+            *UNFINISHED,
         )
 
 
 def _stored(result: Any) -> Any:
     # The column holds a JSON document; a bare value is wrapped to be one.
-    return result if isinstance(result, dict | list) or result is None else {"value": result}
+    return (
+        result
+        if isinstance(result, dict | list) or result is None
+        else {"value": result}
+    )
 
 
 def _describe(exc: Exception) -> str:
@@ -272,18 +319,26 @@ def _describe(exc: Exception) -> str:
 
 def _log_failure(action: str, execution_id: str, exc: Exception) -> None:
     if isinstance(exc, errors.AgentOSError) and exc.status < 500:
-        log_event(logger, "execution.failed", action=action,
-                  execution_id=execution_id, error_code=exc.error_code)
+        log_event(
+            logger,
+            "execution.failed",
+            action=action,
+            execution_id=execution_id,
+            error_code=exc.error_code,
+        )
         return
     logger.error(
-        "execution.failed", exc_info=exc,
+        "execution.failed",
+        exc_info=exc,
         extra={"fields": {"action": action, "execution_id": execution_id}},
     )
 
 
 def describe(row: Row) -> dict[str, Any]:
     """An execution as the status endpoint shows it."""
-    shown = {key: row[key] for key in ("action", "status", "progress", "result", "error")}
+    shown = {
+        key: row[key] for key in ("action", "status", "progress", "result", "error")
+    }
     times = ("created_at", "started_at", "finished_at")
     return {
         "execution_id": str(row["id"]),

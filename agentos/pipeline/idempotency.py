@@ -42,7 +42,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from agentos.errors import IdempotencyInProgress, IdempotencyKeyReused, InvalidIdempotencyKey
+from agentos.errors import (
+    IdempotencyInProgress,
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
+)
 from agentos.state.base import Script, StateStore
 
 if TYPE_CHECKING:
@@ -144,7 +148,10 @@ def fingerprint(action: str, payload: Any) -> str:
     """SHA-256 of the canonical JSON of the action and its payload."""
     text = json.dumps(
         {"action": action, "payload": payload},
-        sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=str,
     )
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -183,7 +190,9 @@ def _begin(view: Keyspace, keys: list[str], args: list[str], now: float) -> list
     decision = decide(state, same)
 
     if decision is Decision.PROCEED:
-        view.hset(keys[0], {"state": "in_progress", "fingerprint": args[0], "owner": args[1]})
+        view.hset(
+            keys[0], {"state": "in_progress", "fingerprint": args[0], "owner": args[1]}
+        )
         view.expire(keys[0], int(args[2]) / 1000)
         return [decision.value]
     if decision is Decision.REPLAY:
@@ -220,7 +229,12 @@ def _complete(view: Keyspace, keys: list[str], args: list[str], now: float) -> i
     if args[1] == Event.RELEASE.value:
         return view.delete(keys[0])
 
-    fields = {"state": "completed", "status": args[2], "body": args[3], "headers": args[4]}
+    fields = {
+        "state": "completed",
+        "status": args[2],
+        "body": args[3],
+        "headers": args[4],
+    }
     view.hset(keys[0], fields)
     view.expire(keys[0], int(args[5]) / 1000)
     return 1
@@ -286,7 +300,14 @@ class Idempotency:
         if not storable(status):
             return await self.release(claim)
         kept = {name: value for name, value in headers.items() if name in KEPT_HEADERS}
-        args = [claim.owner, Event.COMPLETE.value, status, body, json.dumps(kept), self.ttl_ms]
+        args = [
+            claim.owner,
+            Event.COMPLETE.value,
+            status,
+            body,
+            json.dumps(kept),
+            self.ttl_ms,
+        ]
         return bool(await self.state.run(COMPLETE, [claim.key], args))
 
     async def release(self, claim: Claim) -> bool:

@@ -104,7 +104,9 @@ def _scrub(value: Any, pointer: str, pii: frozenset[str]) -> Any:
     if isinstance(value, str):
         return scrub_text(value)
     if isinstance(value, Mapping):
-        return {key: _scrub_item(key, item, pointer, pii) for key, item in value.items()}
+        return {
+            key: _scrub_item(key, item, pointer, pii) for key, item in value.items()
+        }
     if isinstance(value, list | tuple):
         return [_scrub(item, f"{pointer}/{ITEMS}", pii) for item in value]
     return value

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import logging
 from collections import Counter, defaultdict
 from typing import TYPE_CHECKING, Any
@@ -158,10 +159,8 @@ class ActionStats:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
-        try:
+        with contextlib.suppress(errors.AgentOSError):
             await self.flush()
-        except errors.AgentOSError:
-            pass
 
     async def _loop(self) -> None:
         while True:
@@ -169,4 +168,6 @@ class ActionStats:
             try:
                 await self.flush()
             except errors.AgentOSError as exc:
-                log_event(logger, "stats.flush_failed", logging.WARNING, reason=exc.message)
+                log_event(
+                    logger, "stats.flush_failed", logging.WARNING, reason=exc.message
+                )

@@ -39,9 +39,14 @@ async def writer(database: Database) -> AsyncIterator[AuditWriter]:
 
 def _record(n: int, **fields: Any) -> dict[str, Any]:
     defaults: dict[str, Any] = {
-        "actor": f"user-{n}", "roles": ["admin"], "action": "job.cancel",
-        "payload": {"job_id": str(n), "ratio": n / 3}, "decision": ALLOWED,
-        "outcome": SUCCEEDED, "status": 200, "duration_ms": n / 7,
+        "actor": f"user-{n}",
+        "roles": ["admin"],
+        "action": "job.cancel",
+        "payload": {"job_id": str(n), "ratio": n / 3},
+        "decision": ALLOWED,
+        "outcome": SUCCEEDED,
+        "status": 200,
+        "duration_ms": n / 7,
     }
     return new_record(**{**defaults, **fields})
 
@@ -71,7 +76,9 @@ def test_audit_level_decides_what_is_kept(level: str, expected: Any) -> None:
     """metadata keeps nothing; request the scrubbed payload; request_response both."""
     payload = {"email": "a@b.example", "password": "hunter2"}
 
-    kept = kept_payload(level, payload, {"contact": "ops@x.example"}, frozenset({"/email"}))
+    kept = kept_payload(
+        level, payload, {"contact": "ops@x.example"}, frozenset({"/email"})
+    )
 
     assert kept == expected
 
@@ -221,7 +228,9 @@ async def _edit_by_hand(db: Database, tmp_path: Path, *, seq: int, actor: str) -
     if db.dialect == "postgresql":
         async with db.transaction() as tx:
             await tx.execute("SET LOCAL session_replication_role = replica")
-            await tx.execute("UPDATE audit_records SET actor = $1 WHERE seq = $2", actor, seq)
+            await tx.execute(
+                "UPDATE audit_records SET actor = $1 WHERE seq = $2", actor, seq
+            )
         return
     with sqlite3.connect(db.path) as raw:  # type: ignore[attr-defined]
         raw.execute("DROP TRIGGER audit_records_refuse_update")

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from agentos.errors import AgentOSError, CircuitOpen, ConfigError, Conflict, DependencyDown
+from agentos.errors import (
+    AgentOSError,
+    CircuitOpen,
+    ConfigError,
+    Conflict,
+    DependencyDown,
+)
 from agentos.pipeline.breaker import (
     TRANSITIONS,
     BreakerPolicies,
@@ -26,9 +32,14 @@ from agentos.state.base import StateStore
 from tests.fixtures.state import PassTime
 
 POLICY = BreakerPolicy(
-    window_size=4, minimum_calls=4, failure_rate_threshold=50,
-    slow_call_rate_threshold=100, slow_call_seconds=1,
-    open_seconds=1, half_open_calls=2, trial_timeout_seconds=0.5,
+    window_size=4,
+    minimum_calls=4,
+    failure_rate_threshold=50,
+    slow_call_rate_threshold=100,
+    slow_call_seconds=1,
+    open_seconds=1,
+    half_open_calls=2,
+    trial_timeout_seconds=0.5,
 )
 
 
@@ -108,7 +119,7 @@ def test_a_bad_policy_file_stops_the_start(tmp_path: Path) -> None:
     """An unknown key or an out-of-range value is a ConfigError naming the file."""
     (tmp_path / "breakers.yaml").write_text("services:\n  jobs: {window_siz: 5}\n")
 
-    with pytest.raises(ConfigError, match="breakers.yaml"):
+    with pytest.raises(ConfigError, match=r"breakers\.yaml"):
         load_policies(tmp_path)
 
 
@@ -198,7 +209,9 @@ async def test_half_open_trials_close_it_again(
     assert verbs == ["opened", "half_opened", "closed"]
 
 
-async def test_a_failed_trial_reopens_it(breakers: Breakers, pass_time: PassTime) -> None:
+async def test_a_failed_trial_reopens_it(
+    breakers: Breakers, pass_time: PassTime
+) -> None:
     """One bad trial out of two is a 50% failure rate: OPEN again."""
     await _fail(breakers, "jobs", 4)
     await pass_time(1.1)
@@ -269,7 +282,7 @@ async def test_call_runs_work_under_the_breaker(breakers: Breakers) -> None:
 async def test_cached_closed_state_skips_the_round_trip_until_it_ages(
     state: StateStore,
 ) -> None:
-    """A worker that cached CLOSED learns of another worker's OPEN at its next record."""
+    """A worker caching CLOSED learns of another's OPEN at its next record."""
     policies = BreakerPolicies(defaults=POLICY)
     mine = Breakers(state, policies, cache_seconds=60)
     other = Breakers(state, policies, cache_seconds=60)

@@ -109,7 +109,9 @@ async def test_a_bare_result_is_stored_wrapped(executions: Executions) -> None:
     }
 
 
-async def test_start_interrupts_executions_of_dead_processes(database: Database) -> None:
+async def test_start_interrupts_executions_of_dead_processes(
+    database: Database,
+) -> None:
     """A running row with a stale heartbeat is interrupted; a live one is not."""
     now = datetime.now(UTC)
     await _insert(database, "dead", "running", now - timedelta(minutes=5))
@@ -123,7 +125,9 @@ async def test_start_interrupts_executions_of_dead_processes(database: Database)
     rows = await database.fetch("SELECT action, status FROM action_executions")
     assert interrupted == 2
     assert {row["action"]: row["status"] for row in rows} == {
-        "dead": "interrupted", "alive": "running", "legacy": "interrupted",
+        "dead": "interrupted",
+        "alive": "running",
+        "legacy": "interrupted",
     }
 
 
@@ -171,5 +175,9 @@ async def _insert(
     await db.execute(
         "INSERT INTO action_executions (id, action, status, actor, created_at, "
         "owner, heartbeat_at) VALUES ($1, $2, $3, 'x', $4, 'other-host', $5)",
-        str(uuid.uuid4()), action, status, datetime.now(UTC), heartbeat,
+        str(uuid.uuid4()),
+        action,
+        status,
+        datetime.now(UTC),
+        heartbeat,
     )

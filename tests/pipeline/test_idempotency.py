@@ -7,7 +7,11 @@ import asyncio
 import pytest
 from multidict import CIMultiDict
 
-from agentos.errors import IdempotencyInProgress, IdempotencyKeyReused, InvalidIdempotencyKey
+from agentos.errors import (
+    IdempotencyInProgress,
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
+)
 from agentos.pipeline.idempotency import (
     TRANSITIONS,
     Claim,
@@ -38,7 +42,9 @@ class _Headers(CIMultiDict[str]):
     [
         pytest.param(RecordState.ABSENT, False, Decision.PROCEED, id="absent"),
         pytest.param(RecordState.IN_PROGRESS, True, Decision.IN_PROGRESS, id="running"),
-        pytest.param(RecordState.IN_PROGRESS, False, Decision.MISMATCH, id="running-other"),
+        pytest.param(
+            RecordState.IN_PROGRESS, False, Decision.MISMATCH, id="running-other"
+        ),
         pytest.param(RecordState.COMPLETED, True, Decision.REPLAY, id="done"),
         pytest.param(RecordState.COMPLETED, False, Decision.MISMATCH, id="done-other"),
     ],
@@ -87,7 +93,9 @@ def test_only_final_answers_are_stored(status: int, kept: bool) -> None:
         pytest.param(
             [("X-Idempotency-Key", "a"), ("Idempotency-Key", "b")], id="both-headers"
         ),
-        pytest.param([("Idempotency-Key", "a"), ("Idempotency-Key", "a")], id="repeated"),
+        pytest.param(
+            [("Idempotency-Key", "a"), ("Idempotency-Key", "a")], id="repeated"
+        ),
     ],
 )
 def test_malformed_keys_are_refused(headers: list[tuple[str, str]]) -> None:
@@ -134,7 +142,9 @@ def store(state: StateStore) -> Idempotency:
     return Idempotency(state, ttl_seconds=60, lease_seconds=5)
 
 
-async def test_first_call_claims_then_replays_after_completion(store: Idempotency) -> None:
+async def test_first_call_claims_then_replays_after_completion(
+    store: Idempotency,
+) -> None:
     """The stored status, body and kept headers come back on a retry."""
     claim = await store.begin("alice", "k1", "fp")
     assert isinstance(claim, Claim)
@@ -198,7 +208,9 @@ async def test_lapsed_lease_frees_the_key_and_late_finisher_is_ignored(
         await store.begin("alice", "k1", "fp")
 
 
-async def test_twenty_concurrent_calls_find_exactly_one_winner(store: Idempotency) -> None:
+async def test_twenty_concurrent_calls_find_exactly_one_winner(
+    store: Idempotency,
+) -> None:
     """Of twenty identical racing calls one proceeds and nineteen get 409."""
 
     results = await asyncio.gather(

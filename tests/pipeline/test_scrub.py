@@ -81,7 +81,9 @@ def test_luhn_checksum(digits: str, valid: bool) -> None:
         pytest.param("mail ops@example.com now", f"mail {EMAIL_MASK} now", id="email"),
         pytest.param("Bearer abcdefghijklmnop", TOKEN_MASK, id="bearer"),
         pytest.param(f"token is {JWT}", f"token is {TOKEN_MASK}", id="jwt"),
-        pytest.param("card 4111 1111 1111 1111 ok", f"card {CARD_MASK} ok", id="spaced-card"),
+        pytest.param(
+            "card 4111 1111 1111 1111 ok", f"card {CARD_MASK} ok", id="spaced-card"
+        ),
         pytest.param("4111-1111-1111-1111", CARD_MASK, id="dashed-card"),
         pytest.param("order 4111111111111112", "order 4111111111111112", id="not-luhn"),
         pytest.param("job 1733243210123456", "job 1733243210123456", id="timestamp"),

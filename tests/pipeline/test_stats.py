@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import pytest
 
-from agentos.pipeline.stats import BOUNDS_MS, ActionStats, bucket_of, percentile, summarize
+from agentos.pipeline.stats import (
+    BOUNDS_MS,
+    ActionStats,
+    bucket_of,
+    percentile,
+    summarize,
+)
 from agentos.state.base import StateStore
 
 
 @pytest.mark.parametrize(
-    "ms", [pytest.param(0.01, id="tiny"), pytest.param(3.3, id="ms"), pytest.param(900, id="s")]
+    "ms",
+    [
+        pytest.param(0.01, id="tiny"),
+        pytest.param(3.3, id="ms"),
+        pytest.param(900, id="s"),
+    ],
 )
 def test_a_latency_falls_in_the_bucket_bounding_it(ms: float) -> None:
     """The bucket's upper bound is at least the latency and under 20% above it."""
@@ -34,12 +45,20 @@ def test_percentiles_come_from_the_buckets() -> None:
 
 def test_summary_counts_failures_and_refusals_apart() -> None:
     """5xx answers are failures, 4xx refusals; each has its rate."""
-    fields = {"job.cancel|calls": 10, "job.cancel|failed": 1, "job.cancel|refused": 4,
-              f"job.cancel|b{bucket_of(2)}": 10}
+    fields = {
+        "job.cancel|calls": 10,
+        "job.cancel|failed": 1,
+        "job.cancel|refused": 4,
+        f"job.cancel|b{bucket_of(2)}": 10,
+    }
 
     summary = summarize(fields)["job.cancel"]
 
-    assert (summary["calls"], summary["error_rate"], summary["refusal_rate"]) == (10, 0.1, 0.4)
+    assert (summary["calls"], summary["error_rate"], summary["refusal_rate"]) == (
+        10,
+        0.1,
+        0.4,
+    )
 
 
 async def test_two_workers_counts_add_up_in_the_store(state: StateStore) -> None:
