@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+
 from sanic import Sanic
 
 from agentos.config import Settings

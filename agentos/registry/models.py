@@ -206,11 +206,13 @@ def _value_checks(node: Schema) -> list[Any]:
 
 
 def _one_of(values: Sequence[Any]) -> Callable[[Any], Any]:
+    # enum and const apply to scalars only (the meta-schema says so), so
+    # membership is one set lookup of a value tagged with its JSON type.
+    allowed = frozenset(_tagged(value) for value in values)
     shown = ", ".join(json.dumps(v) for v in values)
 
     def check(value: Any) -> Any:
-        plain = to_plain(value)
-        if not any(json_equal(plain, allowed) for allowed in values):
+        if _tagged(value) not in allowed:
             raise PydanticCustomError(
                 "enum", "must be one of: {allowed}", {"allowed": shown}
             )
@@ -219,19 +221,13 @@ def _one_of(values: Sequence[Any]) -> Callable[[Any], Any]:
     return check
 
 
-def json_equal(left: Any, right: Any) -> bool:
-    """Equality as JSON means it: ``1 == 1.0`` but ``True != 1``."""
-    if isinstance(left, bool) or isinstance(right, bool):
-        return type(left) is type(right) and left == right
-    if isinstance(left, list) and isinstance(right, list):
-        return len(left) == len(right) and all(map(json_equal, left, right))
-    if isinstance(left, dict) and isinstance(right, dict):
-        same_keys = left.keys() == right.keys()
-        return same_keys and all(json_equal(left[k], right[k]) for k in left)
-    numbers = (int, float)
-    if isinstance(left, numbers) and isinstance(right, numbers):
-        return left == right
-    return type(left) is type(right) and left == right
+def _tagged(value: Any) -> tuple[str, Any]:
+    """``value`` with its JSON type, so that ``True`` and ``1`` differ."""
+    if isinstance(value, bool):
+        return "boolean", value
+    if isinstance(value, int | float):
+        return "number", value  # 1 and 1.0 are one number, and hash alike
+    return type(value).__name__, value
 
 
 def to_plain(value: Any) -> Any:
@@ -239,9 +235,9 @@ def to_plain(value: Any) -> Any:
     if isinstance(value, BaseModel):
         fields = type(value).model_fields
         plain = {
-            field.alias or name: to_plain(getattr(value, name))
-            for name, field in fields.items()
-            if getattr(value, name) is not OMITTED
+            fields[name].alias or name: to_plain(item)
+            for name, item in value.__dict__.items()
+            if item is not OMITTED
         }
         plain.update(value.__pydantic_extra__ or {})
         return plain

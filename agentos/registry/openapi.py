@@ -19,7 +19,7 @@ model walker would flatten the union) and are replaced on every reload.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from sanic_ext.extensions.openapi.builders import SpecificationBuilder
 
@@ -148,24 +148,25 @@ def _union(registry: Registry) -> Schema:
 class OpenAPIComponents:
     """Keeps sanic-ext's component schemas in step with the current registry.
 
-    sanic-ext offers no way to remove a component, so the names this class
-    added last time are taken out of the builder's table by hand before the
-    new set goes in; otherwise a removed action would linger in the document.
+    sanic-ext offers no way to remove a component, so the names added last
+    time are taken out of the builder's table by hand before the new set goes
+    in; otherwise a removed action would linger in the document. The builder
+    is one per process, so the record of what was added is too: an app built
+    after another (in tests) replaces the earlier app's actions.
     """
 
-    def __init__(self) -> None:
-        self._names: set[str] = set()
+    _added: ClassVar[set[str]] = set()
 
     def __call__(self, registry: Registry) -> None:
         """Replace the registry's components with those of ``registry``."""
         builder = SpecificationBuilder()
         table = builder._components["schemas"]
-        for name in self._names:
+        for name in OpenAPIComponents._added:
             table.pop(name, None)
         fresh = components(registry)
         for name, schema in fresh.items():
             builder.add_component("schemas", name, schema)
-        self._names = set(fresh)
+        OpenAPIComponents._added = set(fresh)
 
 
 def request_body() -> dict[str, Any]:

@@ -91,7 +91,7 @@ actions:
 def actions_tree(tmp_path: Path, files: dict[str, str]) -> tuple[Path, Path]:
     """An actions folder holding ``files`` and a copy of the real policies."""
     actions = tmp_path / "actions.d"
-    actions.mkdir(exist_ok=True)
+    actions.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
         (actions / name).write_text(textwrap.dedent(text).lstrip())
     policies = tmp_path / "policies"

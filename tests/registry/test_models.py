@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from agentos.registry import load
-from agentos.registry.models import arguments, json_equal, object_model, request_model
+from agentos.registry.models import arguments, object_model, request_model
 from agentos.registry.schema import Schema, close, validator
 from agentos.registry.spec import build_spec
 from tests.registry.helpers import REPO
@@ -448,11 +448,3 @@ def test_optional_properties_without_default_are_left_out_of_the_arguments() -> 
     request = request_model(spec).model_validate({"action": "a.b"})
 
     assert arguments(request, confirm=False) == {"loud": "yes"}
-
-
-def test_json_equality_tells_booleans_from_numbers() -> None:
-    """``1 == 1.0`` holds, ``True == 1`` does not, in lists and objects too."""
-    assert json_equal(1, 1.0)
-    assert not json_equal(True, 1)
-    assert not json_equal([True], [1])
-    assert json_equal({"a": [1]}, {"a": [1.0]})
