@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from typing import Any
 
 from sanic import Sanic
 
@@ -31,7 +32,7 @@ from agentos.services.catalog import load_all
 LISTENER_TASK = "agentos.registry.reload"
 
 
-def attach_registry(app: Sanic, settings: Settings) -> RegistryHolder:
+def attach_registry(app: Sanic[Any, Any], settings: Settings) -> RegistryHolder:
     """Load the registry into ``app.ctx.registry`` and wire its reloads."""
     holder = load_registry(settings, load_all())
     app.ctx.registry = holder
@@ -46,7 +47,7 @@ def attach_registry(app: Sanic, settings: Settings) -> RegistryHolder:
     return holder
 
 
-async def _start_reload_triggers(app: Sanic) -> None:
+async def _start_reload_triggers(app: Sanic[Any, Any]) -> None:
     loop = asyncio.get_running_loop()
     holder: RegistryHolder = app.ctx.registry
     state = app.ctx.state
@@ -60,7 +61,7 @@ async def _start_reload_triggers(app: Sanic) -> None:
     )
 
 
-async def _stop_reload_triggers(app: Sanic) -> None:
+async def _stop_reload_triggers(app: Sanic[Any, Any]) -> None:
     with contextlib.suppress(NotImplementedError, RuntimeError):
         asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
     listener: asyncio.Task[None] | None = getattr(app.ctx, "registry_listener", None)
@@ -71,7 +72,7 @@ async def _stop_reload_triggers(app: Sanic) -> None:
         await listener
 
 
-def _forward_sighup(app: Sanic) -> None:
+def _forward_sighup(app: Sanic[Any, Any]) -> None:
     def worker_pids() -> list[int]:
         return [process.pid for process in app.manager.transient_processes]
 

@@ -139,7 +139,9 @@ def object_model(node: Schema, name: str) -> type[BaseModel]:
         else:
             default = child.get("default", OMITTED)
             fields[f"f{index}"] = (kind, Field(default=default, alias=prop))
-    extra = "allow" if node.get("additionalProperties") is True else "forbid"
+    extra: Literal["forbid", "allow"] = (
+        "allow" if node.get("additionalProperties") is True else "forbid"
+    )
     return create_model(name, __config__=_config(extra), **fields)
 
 
@@ -262,10 +264,11 @@ def request_model(spec: ActionSpec) -> type[BaseModel]:
             payload,
             Field(default_factory=lambda: payload.model_validate({})),
         )
+    tag: Any = Literal[spec.name]  # a literal made at run time
     return create_model(
         f"{base}Request",
         __config__=_config("forbid"),
-        action=(Literal[spec.name], ...),
+        action=(tag, ...),
         payload=payload_field,
     )
 
@@ -276,7 +279,7 @@ def union_of(models: Sequence[type[BaseModel]]) -> TypeAdapter[Any] | None:
         return None
     if len(models) == 1:
         return TypeAdapter(models[0])
-    members = Union[tuple(models)]  # type: ignore[valid-type]  # noqa: UP007
+    members: Any = Union[tuple(models)]  # noqa: UP007  (a union made at run time)
     return TypeAdapter(Annotated[members, Field(discriminator="action")])
 
 

@@ -24,12 +24,12 @@ from agentos.registry.problems import Problem, escape
 try:  # libyaml is ten times faster; the pure-Python parser is the fallback
     from yaml import CSafeLoader as _SafeLoader
 except ImportError:  # pragma: no cover - depends on how PyYAML was built
-    from yaml import SafeLoader as _SafeLoader  # type: ignore[assignment]
+    from yaml import SafeLoader as _SafeLoader
 
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 
 
-class _Loader(_SafeLoader):  # type: ignore[misc,valid-type]
+class _Loader(_SafeLoader):  # type: ignore[misc]
     """Safe YAML whose values are JSON's: a date stays the string it reads as.
 
     Plain YAML turns ``2026-01-01`` into a ``date``, which no JSON Schema
