@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from agentos.auth.tokens import TokenKeys, decode_token
 from tests.fixtures.app import free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,6 +90,23 @@ def test_token_issue_prints_one_token_alone_on_its_line(tmp_path: Path) -> None:
     assert result.returncode == 0
     assert len(lines) == 1
     assert lines[0].count(".") == 2
+
+
+def test_token_issue_with_refresh_prints_a_session_pair(tmp_path: Path) -> None:
+    """`--refresh` prints both tokens of a new session as JSON; the refresh
+    token verifies as one and carries the session's family."""
+    secret = "cli-test-secret-that-is-long-enough-for-hs256"
+    env = {"AGENTOS_DATA_DIR": str(tmp_path), "AGENTOS_JWT__SECRET": secret}
+
+    result = run_cli("token", "issue", "--sub", "u-1", "--role", "user",
+                     "--refresh", env=env)
+
+    pair = json.loads(result.stdout)
+    keys = TokenKeys(secret, "agentos", "agentos-api")
+    claims = decode_token(keys, pair["refresh_token"], token_type="refresh")
+    assert result.returncode == 0
+    assert claims["fam"] == pair["family_id"]
+    assert decode_token(keys, pair["access_token"])["sub"] == "u-1"
 
 
 @pytest.mark.slow

@@ -118,7 +118,8 @@ def _add(name: str, schema: dict[str, Any]) -> None:
 def reference(model: type[BaseModel]) -> definitions.Reference:
     """A ``$ref`` to ``model``'s component, registering it first."""
     component(model)
-    return definitions.Reference(REF_TEMPLATE.format(model=model.__name__))
+    ref = REF_TEMPLATE.format(model=model.__name__)
+    return definitions.Reference(ref)  # type: ignore[no-untyped-call]
 
 
 class _Envelope(BaseModel):

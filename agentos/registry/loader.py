@@ -185,7 +185,7 @@ def _load_action(
     view = declaration.get("view") or source.data.get("view")
     if not isinstance(view, str) or not view:
         report("", "no view: give the action a view, or the file a top-level view")
-        return
+        view = ""  # reported; the other checks still run
 
     spec = build_spec(
         name, declaration, view=view, file=source.name, line=source.line_of(at)

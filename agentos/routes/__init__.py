@@ -9,8 +9,10 @@ def blueprints() -> list[Blueprint]:
     """Every blueprint of the service, in registration order."""
     from agentos.routes import admin_action, admin_ssot, metrics, system
     from agentos.routes import analytics, clips, jobs, queue
+    from agentos.routes import agents, auth, uploads
 
     return [
         system.bp, admin_ssot.bp, admin_action.bp, metrics.bp,
         jobs.bp, queue.bp, clips.bp, analytics.bp,
+        agents.bp, uploads.bp, auth.bp,
     ]

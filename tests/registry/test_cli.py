@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from agentos.cli import main
+from tests.fixtures.app import free_port
 from tests.registry.helpers import REPO
 
 FIVE_MISTAKES = """\
@@ -164,3 +166,29 @@ def test_a_broken_registry_stops_list_with_the_report_and_exit_2(
 
     assert status == 2
     assert "the action registry has 5 mistakes" in capsys.readouterr().err
+
+
+def test_serve_refuses_to_start_on_a_broken_registry(tmp_path: Path) -> None:
+    """Start-up fails with the report and a non-zero exit, before serving."""
+    actions = tmp_path / "actions.d"
+    actions.mkdir()
+    (actions / "bad.yaml").write_text(FIVE_MISTAKES)
+    env = {
+        **os.environ,
+        "AGENTOS_ACTIONS_DIR": str(actions),
+        "AGENTOS_PORT": str(free_port()),
+        "AGENTOS_LOG_LEVEL": "WARNING",
+    }
+
+    finished = subprocess.run(
+        [sys.executable, "-m", "agentos", "serve"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=REPO,
+        env=env,
+    )
+
+    assert finished.returncode == 2
+    assert "the action registry has 5 mistakes" in finished.stderr

@@ -242,10 +242,14 @@ def test_a_yaml_syntax_error_is_reported_with_its_line(tmp_path: Path) -> None:
 def test_an_action_without_any_view_is_refused(tmp_path: Path) -> None:
     """A view comes from the action or from the file; one of them must say it."""
     text = one_action(TUNE).replace("view: Gadgets\n", "")
+    text = text.replace("rate_class: standard", "rate_class: turbo")
 
     problems = problems_of(tmp_path, {"noview.yaml": text})
 
-    assert [p.message.split(":")[0] for p in problems] == ["no view"]
+    assert [p.message.split(" ")[:2] for p in problems] == [
+        ["no", "view:"],
+        ["no", "rate"],
+    ]
 
 
 def test_an_empty_file_is_refused_as_not_a_mapping(tmp_path: Path) -> None:
