@@ -21,6 +21,8 @@ a page of follow-on complaints.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -66,6 +68,11 @@ def load(
     ``None`` skips the target checks (for tools that have no catalogue).
     Raises ``RegistryError`` listing every problem found.
     """
+    with _collector_paused():
+        return _load(actions, policies, classes)
+
+
+def _load(actions: Path, policies: Path, classes: ServiceClasses | None) -> Registry:
     started = time.perf_counter()
     run = _Run(classes)
     files = _files(actions)
@@ -81,6 +88,24 @@ def load(
     assert run.policies is not None  # no problems means the policies loaded
     registry = build_registry(run.specs, run.policies, version_of(actions, policies))
     return replace(registry, load_ms=round((time.perf_counter() - started) * 1000, 1))
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Hold off Python's cycle collector while a registry is built.
+
+    A load allocates many long-lived objects (schemas, validators, model
+    classes) and frees almost none; each full collection walks all of them
+    again, which made loading 10,000 actions several times slower than ten
+    loads of 1,000.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def lint(
