@@ -25,7 +25,8 @@ def catalogue(registry: Registry) -> str:
         "# Admin actions",
         "",
         f"Generated from `actions.d/` by `agentos actions docs` (registry version "
-        f"`{registry.version}`): {len(registry)} actions in {len(views)} views. "
+        f"`{registry.version}`): {_count(len(registry), 'action')} in "
+        f"{_count(len(views), 'view')}. "
         "Run one with `POST /api/admin/action` and the body "
         '`{"action": NAME, "payload": {...}}`.',
     ]
@@ -180,3 +181,7 @@ def _range(
 
 def _cell(text: Any) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"

@@ -130,7 +130,7 @@ def test_show_tells_the_schema_examples_and_who_may_run_it(
 
     out = capsys.readouterr().out
     assert status == 0
-    assert "| `job_id` | string | yes |" in out
+    assert "| `job_id` | string (uuid) | yes |" in out
     assert '"additionalProperties": false' in out
     assert "May run it: admin, operator, supervisor, user (own only)" in out
 

@@ -8,6 +8,8 @@ import pytest
 
 from tests.fixtures.app import RunningApp
 
+JOB_ID = "3f2c0b8e-5d0a-4c1e-9a57-2b1f0c6d7e8a"
+
 
 async def post(
     api: RunningApp, body: Any, *, role: str = "admin", **kwargs: Any
@@ -53,12 +55,17 @@ async def test_an_undeclared_action_is_400_unknown_action_with_a_hint(
             id="missing-required",
         ),
         pytest.param(
+            {"action": "job.retry", "payload": {"job_id": "job-5"}},
+            "/payload/job_id",
+            id="not-a-uuid",
+        ),
+        pytest.param(
             {"action": "job.retry", "payload": {"job_id": 5}},
             "/payload/job_id",
             id="wrong-type",
         ),
         pytest.param(
-            {"action": "job.retry", "payload": {"job_id": "a", "x": 1}},
+            {"action": "job.retry", "payload": {"job_id": JOB_ID, "x": 1}},
             "/payload/x",
             id="unknown-field",
         ),
