@@ -22,12 +22,18 @@ from sanic.response import HTTPResponse
 from sanic_ext import Extend
 
 from agentos import __version__
-from agentos.auth.tokens import Authenticator, TokenKeys
+from agentos.auth.tokens import TokenKeys
 from agentos.config import Settings, jwt_signing_key
 from agentos.http.handlers import handle_exception
 from agentos.http.observe import prepare_metrics, record_response
 from agentos.http.trace import echo_trace_id, start_request
 from agentos.logs import log_event
+from agentos.pipeline.gate import (
+    add_rate_limit_headers,
+    guard_admin_reads,
+    limit_request,
+    open_gate,
+)
 from agentos.registry.attach import attach_registry
 from agentos.routes import admin_ssot, blueprints
 from agentos.services.catalog import build_services
@@ -50,6 +56,9 @@ def create_app(settings: Settings) -> Sanic:
     attach_registry(app, settings)
 
     app.register_middleware(start_request, "request")
+    app.register_middleware(guard_admin_reads, "request")
+    app.register_middleware(limit_request, "request")
+    app.register_middleware(add_rate_limit_headers, "response")
     app.register_middleware(echo_trace_id, "response")
     app.register_middleware(_log_access, "response")
     app.register_middleware(record_response, "response")
@@ -100,7 +109,6 @@ async def _open_components(app: Sanic) -> None:
         audience=settings.jwt.audience,
         leeway_seconds=settings.jwt.leeway_seconds,
     )
-    app.ctx.authenticator = Authenticator(app.ctx.token_keys)
 
     app.ctx.db = connect_database(
         settings.database_url,
@@ -110,6 +118,7 @@ async def _open_components(app: Sanic) -> None:
     applied = await app.ctx.db.migrate() if settings.migrate_on_start else []
     app.ctx.state = connect_state(settings.redis_url, prefix=settings.redis_prefix)
     app.ctx.services = build_services(app.ctx.db, app.ctx.state, settings)
+    await open_gate(app)
     log_event(
         logger, "app.started",
         database=app.ctx.db.dialect, state=app.ctx.state.backend,

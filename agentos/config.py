@@ -105,6 +105,11 @@ class Settings(_Section):
     access_log: bool = True
     request_max_bytes: int = Field(default=100_000_000, ge=1024)
     cors_origins: list[str] = Field(default_factory=list)
+    rate_limits_enabled: bool = Field(
+        default=True,
+        description="Apply policies/rate_limits.yaml; off only for tests and "
+        "benchmarks that must not be throttled.",
+    )
     jwt: JWTSettings = JWTSettings()
     ssot: SSOTSettings = SSOTSettings()
     uploads: UploadSettings = UploadSettings()

@@ -105,22 +105,11 @@ def bearer_token(request: Request) -> str:
 async def verify_request(request: Request) -> Principal:
     """Authenticate the request's bearer token into a ``Principal``.
 
-    The app's authenticator (``app.ctx.authenticator``) does the work, so
-    that the pipeline can add revocation, key rotation and lockout in one
-    place; every route calls this function.
+    The app's authenticator (``app.ctx.authenticator``, built by
+    ``agentos.pipeline.gate``) does the work: key selection by ``kid``,
+    revocation, disabled users and lockout. Every route calls this function.
     """
     principal: Principal = await request.app.ctx.authenticator.authenticate(request)
     request.ctx.principal = principal
     return principal
 
-
-class Authenticator:
-    """Verifies bearer tokens with the configured keys."""
-
-    def __init__(self, keys: TokenKeys) -> None:
-        self.keys = keys
-
-    async def authenticate(self, request: Request) -> Principal:
-        """The request's principal, or raise 401."""
-        claims = decode_token(self.keys, bearer_token(request))
-        return principal_from_claims(claims)

@@ -1,0 +1,333 @@
+"""Authentication: a bearer token becomes a ``Principal``, or the request is refused.
+
+Which key checks a token is decided by the service, never by the token:
+
+* a token without ``kid`` is checked with the HS256 secret (configured, or
+  the development key), and only as HS256;
+* a token with ``kid`` is checked with the public key of that id
+  (``jwt.public_keys``, several at once so that keys can rotate), and only
+  with that key's algorithm: RS256 for an RSA key, ES256 for a P-256 key.
+
+So ``alg: none``, an HS256 token signed with a public key's PEM, or an RS256
+token without a known ``kid`` all fail on the algorithm or the key, before
+any claim is read. ``exp``, ``iat``, ``iss``, ``aud``, ``sub`` and ``jti``
+are required; ``nbf`` is honoured when present; clocks may differ by
+``jwt.leeway_seconds``. The subject must be usable as a key scope
+(``agentos.pipeline.scopes.valid_subject``).
+
+A token that verifies is then admitted or refused by the state store in one
+round trip (``agentos.pipeline.revocation``): revoked, disabled, locked.
+With the state store down, reads pass on the signature alone and changes
+get 503 (``agentos.pipeline.degraded``).
+
+The request path, ``Authenticator.authenticate``::
+
+    client address -> address locked? (429) -> bearer token (401)
+      -> verify (401; the failure counts towards the address's lockout)
+      -> admit (401 TOKEN_REVOKED / 429) -> success resets the count
+
+Routes call ``agentos.auth.tokens.verify_request(request)``, which asks
+``app.ctx.authenticator``. The outcome is kept on the request, so a route
+and a middleware that both ask cost one verification and count one failure.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from agentos.auth.tokens import bearer_token, principal_from_claims
+from agentos.errors import (
+    AgentOSError,
+    ConfigError,
+    DependencyDown,
+    TokenExpired,
+    Unauthorized,
+)
+from agentos.logs import log_event
+from agentos.pipeline.client_ip import request_client_ip
+from agentos.pipeline.degraded import OutageReport, may_degrade
+from agentos.pipeline.lockout import Lockout
+from agentos.pipeline.revocation import Revocations
+from agentos.pipeline.scopes import safe_part, valid_subject
+from agentos.services.base import Principal
+
+logger = logging.getLogger("agentos.auth")
+
+REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti"]
+HMAC_ALGORITHM = "HS256"
+MIN_RSA_BITS = 2048
+MAX_KID_LENGTH = 128
+
+
+class TokenRejected(Unauthorized):
+    """A token that does not verify; ``reason`` names why, for the logs."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class VerificationKey:
+    """A key and the one algorithm it verifies."""
+
+    algorithm: str
+    key: Any
+
+
+class KeyRing:
+    """The HS256 secret and the public keys by ``kid``."""
+
+    def __init__(
+        self, secret: str, public_keys: Mapping[str, str] | None = None
+    ) -> None:
+        self.secret = VerificationKey(HMAC_ALGORITHM, secret)
+        self.public = {
+            kid: public_key(kid, pem) for kid, pem in (public_keys or {}).items()
+        }
+
+    def select(self, header: Mapping[str, Any]) -> VerificationKey:
+        """The key the token's header asks for, if this service holds it."""
+        kid = header.get("kid")
+        if kid is None:
+            return self.secret
+        if (
+            not isinstance(kid, str)
+            or len(kid) > MAX_KID_LENGTH
+            or kid not in self.public
+        ):
+            raise TokenRejected(
+                "unknown_kid",
+                "The token names a signing key (kid) this service does not know; "
+                "sign in again to get a token signed with a current key.",
+            )
+        return self.public[kid]
+
+
+def public_key(kid: str, pem: str) -> VerificationKey:
+    """Parse one configured PEM public key and fix its algorithm."""
+    try:
+        key = load_pem_public_key(pem.encode())
+    except ValueError as exc:
+        raise ConfigError(
+            f"jwt.public_keys.{kid} is not a PEM public key: {exc}"
+        ) from None
+
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < MIN_RSA_BITS:
+            raise ConfigError(
+                f"jwt.public_keys.{kid} is a {key.key_size}-bit RSA key; "
+                f"use at least {MIN_RSA_BITS} bits."
+            )
+        return VerificationKey("RS256", key)
+    if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(
+        key.curve, ec.SECP256R1
+    ):
+        return VerificationKey("ES256", key)
+    raise ConfigError(
+        f"jwt.public_keys.{kid} must be an RSA key (RS256) or a P-256 key (ES256)."
+    )
+
+
+@dataclass(frozen=True)
+class TokenRules:
+    """The claims every token must carry, and the clock tolerance."""
+
+    issuer: str
+    audience: str
+    leeway_seconds: float = 10
+
+
+def verify_token(token: str, ring: KeyRing, rules: TokenRules) -> dict[str, Any]:
+    """The verified claims of an access token, or raise 401.
+
+    Raises ``TokenExpired`` for a token past its ``exp`` and
+    ``TokenRejected`` (401 ``UNAUTHORIZED``) for every other fault.
+    """
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise _malformed() from None
+    key = ring.select(header)
+
+    try:
+        claims = jwt.decode(
+            token,
+            key.key,
+            algorithms=[key.algorithm],
+            audience=rules.audience,
+            issuer=rules.issuer,
+            leeway=rules.leeway_seconds,
+            options={"require": REQUIRED_CLAIMS},
+        )
+    except jwt.PyJWTError as exc:
+        raise _translate(exc) from None
+
+    _check_claims(claims)
+    return claims
+
+
+def _translate(exc: jwt.PyJWTError) -> Unauthorized:
+    if isinstance(exc, jwt.ExpiredSignatureError):
+        return TokenExpired()
+    for kind, reason, message in _REFUSALS:
+        if isinstance(exc, kind):
+            return TokenRejected(reason, message)
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return TokenRejected(
+            "missing_claim",
+            f"The token lacks the required claim '{exc.claim}'; sign in again.",
+        )
+    return _malformed()
+
+
+_REFUSALS: list[tuple[type[jwt.PyJWTError], str, str]] = [
+    (
+        jwt.InvalidAlgorithmError,
+        "algorithm",
+        "The token is signed with an algorithm its key does not allow; "
+        "sign in again to get a valid token.",
+    ),
+    (
+        jwt.InvalidSignatureError,
+        "signature",
+        "The token's signature does not verify; sign in again to get a valid token.",
+    ),
+    (
+        jwt.ImmatureSignatureError,
+        "not_yet_valid",
+        "The token is not valid yet (nbf or iat lies ahead); check the issuer's "
+        "clock and retry later.",
+    ),
+    (
+        jwt.InvalidIssuerError,
+        "issuer",
+        "The token comes from an issuer this service does not accept.",
+    ),
+    (
+        jwt.InvalidAudienceError,
+        "audience",
+        "The token was issued for another audience than this service.",
+    ),
+]
+
+
+def _malformed() -> TokenRejected:
+    return TokenRejected(
+        "malformed",
+        "The bearer token is not a well-formed JWT; send the access token you "
+        "were issued.",
+    )
+
+
+def _check_claims(claims: dict[str, Any]) -> None:
+    subject, token_id = claims.get("sub"), claims.get("jti")
+    if not isinstance(subject, str) or not valid_subject(subject):
+        raise TokenRejected(
+            "claims",
+            "The token's subject must be 1-255 characters without spaces or braces.",
+        )
+    if not isinstance(token_id, str) or not 1 <= len(token_id) <= 255:
+        raise TokenRejected("claims", "The token's id (jti) must be a short string.")
+    if not isinstance(claims.get("iat"), int | float):
+        raise TokenRejected("claims", "The token's iat must be a number of seconds.")
+    if claims.get("typ", "access") != "access":
+        raise TokenRejected("claims", "An access token is required here.")
+
+
+# -- the adapter -----------------------------------------------------------
+
+
+class Authenticator:
+    """Authenticates requests: verify, admit, and count failures for lockout."""
+
+    def __init__(
+        self,
+        ring: KeyRing,
+        rules: TokenRules,
+        *,
+        revocations: Revocations,
+        lockout: Lockout,
+        trusted_proxies: int = 0,
+    ) -> None:
+        self.ring = ring
+        self.rules = rules
+        self.revocations = revocations
+        self.lockout = lockout
+        self.trusted_proxies = trusted_proxies
+        self._unchecked = OutageReport(logger, "auth.unchecked")
+
+    async def authenticate(self, request: Any) -> Principal:
+        """The request's principal, or raise 401 or 429; the outcome is kept."""
+        known: Principal | None = getattr(request.ctx, "principal", None)
+        if known is not None:
+            return known
+        failure: AgentOSError | None = getattr(request.ctx, "auth_failure", None)
+        if failure is not None:
+            raise failure
+
+        try:
+            principal = await self._authenticate(request)
+        except AgentOSError as exc:
+            request.ctx.auth_failure = exc
+            raise
+        request.ctx.principal = principal
+        return principal
+
+    async def _authenticate(self, request: Any) -> Principal:
+        address = request_client_ip(request, self.trusted_proxies)
+        degrade = may_degrade(request.method)
+        await self._consult(degrade, self.lockout.check_address(address))
+        token = bearer_token(request)
+
+        try:
+            claims = verify_token(token, self.ring, self.rules)
+            principal = principal_from_claims(claims)
+            await self._consult(degrade, self.revocations.admit(claims))
+        except TokenExpired:
+            raise
+        except Unauthorized as exc:
+            await self._consult(degrade, self._failed(address, exc, token))
+            raise
+
+        await self._consult(degrade, self.lockout.record_success(address))
+        return principal
+
+    async def _consult(self, degrade: bool, step: Awaitable[Any]) -> None:
+        # A step that needs the state store; for a read, an outage skips it
+        # (see agentos.pipeline.degraded).
+        try:
+            await step
+        except DependencyDown:
+            if not degrade:
+                raise
+            self._unchecked()
+
+    async def _failed(self, address: str, exc: Unauthorized, token: str) -> None:
+        status = await self.lockout.record_failure(address)
+        log_event(
+            logger,
+            "auth.failed",
+            logging.WARNING,
+            reason=getattr(exc, "reason", exc.error_code.lower()),
+            client_ip=address,
+            kid=_logged_kid(token),
+            failures=status.failures,
+            locked=status.locked,
+        )
+
+
+def _logged_kid(token: str) -> str | None:
+    # The kid is the sender's text: log a safe form of it, never raw.
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+    except jwt.PyJWTError:
+        return None
+    return safe_part(kid) if isinstance(kid, str) else None
