@@ -23,6 +23,10 @@ enables a user, and again at start-up from the users table
 Redis, the memory state of a restarted process) learns it back before the
 first request.
 
+Tokens carry ``iat`` in whole seconds, so revoking a subject also refuses a
+token issued in the same second just after the revocation; its holder signs
+in again a second later.
+
 An admitted token also clears its subject's failed-authentication count
 (a success resets it; ``agentos.pipeline.lockout``), with a write only when
 there is a count to clear.
