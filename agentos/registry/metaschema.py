@@ -43,22 +43,14 @@ def check_file(
 ) -> list[Problem]:
     """Every mistake of ``source`` against the schema, in people's words."""
     checker = checker or actions_validator()
-    found: dict[str, list[str]] = {}
+    problems = []
     for error in checker.iter_errors(source.data):
         for where, message in describe(error, source.data):
-            found.setdefault(where, []).append(message)
-    return [
-        Problem(source.name, source.line_of(where), where, message, action_of(where))
-        for where, messages in found.items()
-        for message in _most_telling(messages)
-    ]
-
-
-def _most_telling(messages: list[str]) -> list[str]:
-    # An unknown keyword also fails the check of keywords per type; saying
-    # it is unknown is enough.
-    unknown = [m for m in messages if m.startswith("unknown key")]
-    return unknown or messages
+            line = source.line_of(where)
+            problems.append(
+                Problem(source.name, line, where, message, action_of(where))
+            )
+    return problems
 
 
 def action_of(pointer: str) -> str | None:
@@ -74,8 +66,10 @@ def describe(error: ValidationError, document: Any) -> list[tuple[str, str]]:
     where = _pointer(error.absolute_path)
     if error.validator == "additionalProperties" and error.validator_value is False:
         return _unknown_keys(error, where)
+    if "dependentSchemas" in error.schema_path:
+        return [_misplaced_keyword(error)]
     if "propertyNames" in error.schema_path:
-        return [_bad_key(error, where, document)]
+        return [_bad_key(error, where)]
     if error.validator == "anyOf" and error.context:
         return describe(best_match(error.context), document)
     if error.validator == "type" and not where:
@@ -95,12 +89,21 @@ def _unknown_keys(error: ValidationError, where: str) -> list[tuple[str, str]]:
     return found
 
 
-def _bad_key(error: ValidationError, where: str, document: Any) -> tuple[str, str]:
+def _misplaced_keyword(error: ValidationError) -> tuple[str, str]:
+    # The error sits on the schema's "type"; the keyword that asked for
+    # another type is the step after "dependentSchemas" in the schema path.
+    steps = list(error.schema_path)
+    keyword = str(steps[steps.index("dependentSchemas") + 1])
+    node = _pointer(list(error.absolute_path)[:-1])
+    message = (
+        f"the keyword '{keyword}' does not apply to a schema of type '{error.instance}'"
+    )
+    return f"{node}/{escape(keyword)}", message
+
+
+def _bad_key(error: ValidationError, where: str) -> tuple[str, str]:
     key = str(error.instance)
     at = f"{where}/{escape(key)}"
-    if "allOf" in error.schema_path:  # a keyword that does not fit the type
-        kind = _node_at(document, error.absolute_path).get("type")
-        return at, f"the keyword '{key}' does not apply to a schema of type '{kind}'"
     hint = error.schema.get("description") or _pattern_hint(error.schema)
     return at, f"'{key}' is not allowed as a name here{hint and ': ' + hint}"
 
@@ -113,13 +116,6 @@ def _pattern_hint(schema: dict[str, Any]) -> str:
 def _with_hint(message: str, schema: Any) -> str:
     description = schema.get("description") if isinstance(schema, dict) else None
     return f"{message} ({description})" if description else message
-
-
-def _node_at(document: Any, path: Any) -> dict[str, Any]:
-    node = document
-    for part in path:
-        node = node[part]
-    return node if isinstance(node, dict) else {}
 
 
 def _pointer(path: Any) -> str:
