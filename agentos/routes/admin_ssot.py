@@ -1,9 +1,16 @@
 """``GET /api/admin/ssot``: the admin read model, served from its cache.
 
-The handler checks who asks, then answers with the cached bytes spliced
-into the envelope (see ``agentos.ssot``). Headers tell the reader what it
-got: ``X-Cache`` (``hit`` or ``miss``), ``Age`` (seconds since the document
-was collected), ``ETag``; a matching ``If-None-Match`` gets 304.
+Who may read: a caller holding one of the roles admin, operator,
+supervisor or readonly (403 ``FORBIDDEN`` otherwise). Before the handler
+runs, the gate's request middlewares (``agentos.pipeline.gate``) hold every
+admin read to the admin allowlist of ``policies/access.yaml`` (403
+``IP_NOT_ALLOWED``) and spend the ``admin_read`` rate tier (429
+``RATE_LIMITED``).
+
+The handler then answers with the cached bytes spliced into the envelope
+(see ``agentos.ssot``). Headers tell the reader what it got: ``X-Cache``
+(``hit`` or ``miss``), ``Age`` (seconds since the document was collected),
+``ETag``; a matching ``If-None-Match`` gets 304.
 
 ``bench_bp`` holds a bare endpoint that returns a byte string as large as
 the document; ``bench/ssot_bench.py`` compares the two. It is registered

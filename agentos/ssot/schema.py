@@ -73,7 +73,7 @@ class Dashboard(_Part):
 
 
 class AgentState(_Part):
-    """One agent with its desired and observed state."""
+    """One agent: desired and observed state, and what its workers do."""
 
     id: str
     name: str
@@ -82,13 +82,16 @@ class AgentState(_Part):
     observed_state: str
     paused: bool
     concurrency: int
+    worker_counts: dict[str, int] = Field(description="Workers per health.")
+    busy_workers: int
 
 
 class WorkerState(_Part):
-    """One worker process of an agent, with the age of its last heartbeat."""
+    """One worker process of an agent, judged by the age of its last heartbeat."""
 
     id: str
     agent_id: str
+    agent_name: str
     host: str
     pid: int | None
     state: str
@@ -96,6 +99,15 @@ class WorkerState(_Part):
     started_at: datetime
     last_heartbeat_at: datetime | None
     heartbeat_age_seconds: float | None
+    health: str = Field(description="healthy, late, dead or stopped.")
+
+
+class WorkerHealth(_Part):
+    """The fleet's health: overall status, thresholds, workers per health."""
+
+    status: str
+    thresholds: dict[str, float]
+    totals: dict[str, int]
 
 
 class RunningJob(_Part):
@@ -116,6 +128,7 @@ class AgentsWorkers(_Part):
 
     agents: list[AgentState]
     workers: list[WorkerState]
+    worker_health: WorkerHealth
     current_jobs: list[RunningJob]
     totals: dict[str, int]
 

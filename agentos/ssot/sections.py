@@ -25,10 +25,18 @@ from typing import Any
 
 from agentos import metrics
 from agentos.errors import DependencyDown
+from agentos.services.base import SYSTEM, CallContext
 
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 FINISHED = ("succeeded", "failed", "cancelled")
 MAINTENANCE_KEY = "system:maintenance"
+
+AGENT_FIELDS = (
+    "id", "name", "agent_type", "desired_state", "observed_state", "paused",
+    "concurrency", "worker_counts", "busy_workers",
+)
+"""What the document shows of an agent (its config and job kinds stay out)."""
+SYSTEM_CALL = CallContext(principal=SYSTEM)
 
 ALERTS_SHOWN = 20
 CURRENT_JOBS_SHOWN = 100
@@ -127,30 +135,26 @@ async def _maintenance(state: Any) -> Section:
 
 
 async def agents_workers(sources: Sources) -> Section:
-    """Every agent's desired and observed state, workers, and running jobs."""
-    db, now = sources.db, sources.now()
-    agents = await db.fetch(
-        "SELECT id, name, agent_type, desired_state, observed_state, paused, "
-        "concurrency FROM agents ORDER BY name"
-    )
-    workers = await db.fetch(
-        "SELECT id, agent_id, host, pid, state, current_job_id, started_at, "
-        "last_heartbeat_at FROM workers ORDER BY agent_id, id LIMIT $1",
-        WORKERS_SHOWN,
-    )
-    running = await db.fetch(
+    """Every agent's desired and observed state, workers, and running jobs.
+
+    The agents service judges the workers (heartbeat age, health) and
+    derives each agent's observed state from them; the running jobs come
+    from the table.
+    """
+    agents_service = sources.services["agents"]
+    agents = await agents_service.overview(SYSTEM_CALL)
+    health = await agents_service.health(SYSTEM_CALL)
+    running = await sources.db.fetch(
         "SELECT id, kind, agent_type, agent_id, worker_id, progress, attempts, "
         "started_at FROM jobs WHERE status = 'running' ORDER BY started_at LIMIT $1",
         CURRENT_JOBS_SHOWN,
     )
 
-    for worker in workers:
-        beat = worker["last_heartbeat_at"]
-        age = None if beat is None else max(0.0, (now - beat).total_seconds())
-        worker["heartbeat_age_seconds"] = None if age is None else round(age, 1)
+    workers = health.pop("workers")
     return {
-        "agents": agents,
-        "workers": workers,
+        "agents": [{key: agent[key] for key in AGENT_FIELDS} for agent in agents],
+        "workers": workers[:WORKERS_SHOWN],
+        "worker_health": health,
         "current_jobs": running,
         "totals": {
             "agents": len(agents),

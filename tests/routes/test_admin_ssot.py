@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from agentos import metrics
 from agentos.config import Settings
 from agentos.ssot.model import CACHE_KEY
 from tests.fixtures.app import (
+    REPO,
     AppMaker,
     RunningApp,
     base_settings,
@@ -25,6 +27,7 @@ from tests.fixtures.app import (
     start_app,
     stop_app,
 )
+from tests.fixtures.policies import write_policies
 from tests.fixtures.services import require_service
 
 PATH = "/api/admin/ssot"
@@ -71,6 +74,38 @@ async def test_a_reader_without_an_admin_read_role_is_refused(
 
     assert response.status_code == 403
     assert response.json()["error_code"] == "FORBIDDEN"
+
+
+async def test_a_client_outside_the_admin_allowlist_is_refused(
+    make_app: AppMaker, tmp_path: Path
+) -> None:
+    """From an address outside policies' admin_allowlist the answer is 403."""
+    policies = write_policies(tmp_path, access={"admin_allowlist": ["10.0.0.0/8"]})
+    running = await make_app(policies_dir=policies, **QUIET)
+
+    response = await _read(running)
+
+    assert response.status_code == 403
+    assert response.json()["error_code"] == "IP_NOT_ALLOWED"
+    assert await running.state.get(CACHE_KEY) is None
+
+
+async def test_reads_spend_the_admin_read_tier(
+    make_app: AppMaker, tmp_path: Path
+) -> None:
+    """Past the admin_read tier's limit a reader gets 429 with Retry-After."""
+    shipped = yaml.safe_load((REPO / "policies" / "rate_limits.yaml").read_text())
+    tiers = {**shipped["tiers"], "admin_read": {"per": "user", "limit": 3,
+                                                "window_seconds": 60}}
+    policies = write_policies(tmp_path, rate_limits={"tiers": tiers})
+    running = await make_app(policies_dir=policies, **QUIET)
+    token = running.auth()
+
+    answers = [await running.client.get(PATH, headers=token) for _ in range(4)]
+
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert answers[3].json()["error_code"] == "RATE_LIMITED"
+    assert int(answers[3].headers["Retry-After"]) > 0
 
 
 async def test_a_request_without_a_token_is_unauthorized(quiet: RunningApp) -> None:
