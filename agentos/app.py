@@ -34,8 +34,9 @@ from agentos.pipeline.gate import (
     limit_request,
     open_gate,
 )
+from agentos.pipeline.lifecycle import close_pipeline, open_pipeline
 from agentos.registry.attach import attach_registry
-from agentos.routes import admin_ssot, blueprints
+from agentos.routes import admin_ssot, blueprints, pipeline_bench
 from agentos.services.catalog import build_services
 from agentos.ssot.lifecycle import open_read_model, start_warmer, stop_warmer
 from agentos.state import connect_state
@@ -67,13 +68,17 @@ def create_app(settings: Settings) -> Sanic:
         app.blueprint(blueprint)
     if settings.ssot.bench_endpoint:
         app.blueprint(admin_ssot.bench_bp)
+    if settings.pipeline.bench_endpoint:
+        app.blueprint(pipeline_bench.bench_bp)
 
     app.register_listener(prepare_metrics, "main_process_start")
     app.register_listener(_open_components, "before_server_start")
+    app.register_listener(open_pipeline, "before_server_start")
     app.register_listener(open_read_model, "before_server_start")
     app.register_listener(start_warmer, "after_server_start")
     app.register_listener(stop_warmer, "before_server_stop")
     app.register_listener(_close_components, "after_server_stop")
+    app.register_listener(close_pipeline, "after_server_stop")  # runs first: reversed
     return app
 
 

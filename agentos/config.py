@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agentos.errors import ConfigError
+from agentos.pipeline.settings import PipelineSettings
 
 ENV_PREFIX = "AGENTOS_"
 DEFAULT_CONFIG_FILE = Path("config.yaml")
@@ -113,6 +114,7 @@ class Settings(_Section):
     jwt: JWTSettings = JWTSettings()
     ssot: SSOTSettings = SSOTSettings()
     uploads: UploadSettings = UploadSettings()
+    pipeline: PipelineSettings = PipelineSettings()
 
     @field_validator("database_url")
     @classmethod

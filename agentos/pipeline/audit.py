@@ -23,21 +23,26 @@ that order would let an action run while the audit store is down and lose
 its trace if the process then died. The chain itself stays one record per
 call; intents are not part of it.
 
-*Group commit.* One writer task per process owns the database side. Calls
-hand it intents and records and await a future; the writer takes everything
-queued, waits ``window_seconds`` for more, and commits the lot in one
-transaction, so N concurrent calls cost one commit instead of N, and a
-commit in progress lets the next batch gather by itself.
+*Group commit.* Each process writes through two lanes
+(``agentos.pipeline.group_commit``), one for intents and one for chained
+records; intents need no chain lock, so they never wait behind a batch of
+records. Calls hand a lane their row and await a future; the lane commits
+everything queued in one go (after ``window_seconds`` more, if set), so N
+concurrent calls cost one commit instead of N, and a commit in flight lets
+the next batch gather by itself.
 
 *One chain for many writers.* Several workers and hosts append to the same
-chain. Each batch transaction first takes a database lock that every writer
-takes for the chain (PostgreSQL: ``pg_advisory_xact_lock``, released at
-commit; SQLite: ``BEGIN IMMEDIATE``, the file's write lock), then reads the
-head (``max(seq)``), links its records after it and inserts them. Writers
-therefore serialize per batch, not per record: the lock is held for one
-round of inserts, whatever the batch size. A database lock rather than a
-state-store lock keeps the chain correct even when Redis is down, and is
-released by the database itself if a writer dies mid-batch.
+chain, so every batch of records is linked under a database lock that all
+writers take (PostgreSQL: ``pg_advisory_xact_lock``, released at commit;
+SQLite: ``BEGIN IMMEDIATE``, the file's write lock): read the head, link
+after it, insert. Writers serialize per batch, not per record. On
+PostgreSQL the batch is linked in Python after the head this writer last
+saw and sent in one statement, ``audit_append`` (migration 0032), which
+takes the lock, checks that the head is still that one and inserts; if
+another writer moved it, the function returns the new head and the batch is
+linked again after it. A database lock rather than a state-store lock keeps
+the chain correct while Redis is down, and the database releases it itself
+if a writer dies mid-batch.
 
 *When the final write fails* (the database went away while the action ran),
 the action has already happened: the reply tells the truth about it, the
@@ -58,7 +63,7 @@ import os
 import socket
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -72,6 +77,7 @@ from agentos.pipeline.chain import (
     link,
     normalize,
 )
+from agentos.pipeline.group_commit import GroupCommit
 from agentos.pipeline.scrub import scrub
 from agentos.store.base import Database, Executor
 
@@ -79,6 +85,8 @@ logger = logging.getLogger("agentos.audit")
 
 CHAIN_LOCK_KEY = 0x6175_6469_745F_6368  # "audit_ch": the advisory lock of the chain
 RETRY_PAUSE_SECONDS = 1.0
+MAX_LINK_ATTEMPTS = 20
+"""Times a batch is linked again after other writers moved the head."""
 MAX_DEFERRED = 100_000
 """Finished records kept in memory for retry; beyond this the oldest are only logged."""
 
@@ -126,20 +134,21 @@ def new_record(**fields: Any) -> dict[str, Any]:
     return record
 
 
-@dataclass
-class _Job:
-    """One piece of work for the writer and the future its caller awaits."""
+@dataclass(frozen=True)
+class _Entry:
+    """A finished record for the chain, or a request to recover orphans."""
 
-    kind: str  # "intent", "record" or "recover"
     row: dict[str, Any]
     intent: str | None = None
-    done: asyncio.Future[Any] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
+    recover_before: datetime | None = None
 
 
 class AuditWriter:
-    """The process's single writer of intents and chained records."""
+    """The process's writer of intents and chained records.
+
+    Intents and records travel in two group-commit lanes: intents need no
+    chain lock, so they never wait behind a batch of records.
+    """
 
     def __init__(
         self,
@@ -150,16 +159,17 @@ class AuditWriter:
         owner: str | None = None,
     ) -> None:
         self.db = db
-        self.window_seconds = window_seconds
-        self.max_batch = max_batch
-        self.owner = (
-            owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = owner or _process_name()
+        batching = {"window_seconds": window_seconds, "max_batch": max_batch}
+        self._intents: GroupCommit[tuple[str, dict[str, Any]], None] = GroupCommit(
+            "audit-intents", self._write_intents, **batching
         )
-        self._queue: list[_Job] = []
-        self._deferred: list[_Job] = []
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._closing = False
+        self._records: GroupCommit[_Entry, int] = GroupCommit(
+            "audit-records", self._write_records, **batching
+        )
+        self._deferred: list[_Entry] = []
+        self._retrying: asyncio.Task[None] | None = None
+        self._head = Head()  # the chain head this writer last saw
 
     # -- what callers use --------------------------------------------------
 
@@ -170,7 +180,10 @@ class AuditWriter:
         must then not run.
         """
         intent = str(uuid.uuid4())
-        await self._submit(_Job("intent", dict(record), intent))
+        try:
+            await self._intents.submit((intent, dict(record)))
+        except errors.AgentOSError as exc:
+            raise _refusal() from exc
         return intent
 
     async def append(
@@ -183,162 +196,14 @@ class AuditWriter:
         action has already run. Without an intent a failure raises
         ``DependencyDown``.
         """
-        job = _Job("record", dict(record), intent)
+        entry = _Entry(dict(record), intent)
         try:
-            return int(await self._submit(job))
-        except errors.DependencyDown:
-            if intent is None:
-                raise
-            self._defer(job)
-            return None
-
-    async def start(self) -> None:
-        """Start the writer task."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="audit-writer")
-
-    async def close(self) -> None:
-        """Write what is queued, then stop."""
-        self._closing = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
-
-    @property
-    def deferred(self) -> int:
-        """Finished records waiting for the database to come back."""
-        return len(self._deferred)
-
-    # -- the writer task ---------------------------------------------------
-
-    async def _submit(self, job: _Job) -> Any:
-        if self._task is None or self._closing:
-            raise errors.DependencyDown(
-                "The audit writer is not running; retry shortly."
-            )
-        self._queue.append(job)
-        self._wake.set()
-        return await job.done
-
-    async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
-            if self.window_seconds and not self._closing:
-                await asyncio.sleep(self.window_seconds)
-            batch, self._queue = (
-                self._queue[: self.max_batch],
-                self._queue[self.max_batch :],
-            )
-            if not self._queue:
-                self._wake.clear()
-            if batch:
-                await self._commit_batch(batch)
-            if self._closing and not self._queue:
-                break
-        if self._deferred:
-            await self._commit_batch(self._deferred)
-
-    async def _commit_batch(self, batch: list[_Job]) -> None:
-        try:
-            seqs = await self._commit(batch)
+            return await self._records.submit(entry)
         except errors.AgentOSError as exc:
-            _fail_all(batch, exc)
-            return
-        except Exception as exc:  # a bug must not kill the writer
-            logger.exception(
-                "audit.batch_failed", extra={"fields": {"size": len(batch)}}
-            )
-            _fail_all(batch, exc)
-            return
-        for job in batch:
-            if not job.done.done():
-                job.done.set_result(seqs.get(id(job)))
-
-    async def _commit(self, batch: list[_Job]) -> dict[int, int]:
-        intents = [job for job in batch if job.kind == "intent"]
-        records = [job for job in batch if job.kind == "record"]
-        recovering = [job for job in batch if job.kind == "recover"]
-        now = datetime.now(UTC)
-        async with self.db.transaction() as tx:
-            if intents:
-                rows = [(j.intent, self.owner, now, _jsonable(j.row)) for j in intents]
-                await tx.executemany(_INSERT_INTENT, rows)
-            if not records and not recovering:
-                return {}
-            head = await self._chain_head(tx)
-            orphans = await self._orphans(tx, recovering)
-            chained = [job.row for job in records] + [row for row, _ in orphans]
-            new_head = link(head, chained)
-            if chained:
-                await tx.executemany(_INSERT_RECORD, [_values(r) for r in chained])
-            done = [(j.intent,) for j in records if j.intent] + [
-                (i,) for _, i in orphans
-            ]
-            if done:
-                await tx.executemany(_DELETE_INTENT, done)
-        if chained:
-            log_event(
-                logger,
-                "audit.appended",
-                logging.DEBUG,
-                head_seq=new_head.seq,
-                head_hash=new_head.hash,
-                records=len(chained),
-            )
-        results = {id(job): job.row["seq"] for job in records}
-        results.update({id(job): len(orphans) for job in recovering})
-        return results
-
-    async def _orphans(
-        self, tx: Executor, recovering: list[_Job]
-    ) -> list[tuple[dict[str, Any], str]]:
-        # Read under the chain lock, so two workers never recover one intent.
-        if not recovering:
-            return []
-        cutoff = min(job.row["cutoff"] for job in recovering)
-        rows = await tx.fetch(
-            "SELECT id, record FROM audit_pending WHERE created_at < $1 "
-            "ORDER BY created_at LIMIT 1000",
-            cutoff,
-        )
-        return [(_revived(row["record"]), str(row["id"])) for row in rows]
-
-    async def _chain_head(self, tx: Executor) -> Head:
-        if self.db.dialect == "postgresql":
-            await tx.execute("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK_KEY)
-        row = await tx.fetchrow(_HEAD)
-        return Head(int(row["seq"]), str(row["hash"])) if row else Head()
-
-    def _defer(self, job: _Job) -> None:
-        log_event(
-            logger,
-            "audit.deferred",
-            logging.ERROR,
-            action=job.row.get("action"),
-            actor=job.row.get("actor"),
-            hint="the database refused the finished record; it is retried",
-        )
-        if len(self._deferred) >= MAX_DEFERRED:
-            lost = self._deferred.pop(0)
-            log_event(logger, "audit.dropped", logging.ERROR, intent=lost.intent)
-        self._deferred.append(_Job("record", job.row, job.intent))
-        if len(self._deferred) == 1:
-            asyncio.get_running_loop().create_task(self._retry_deferred())
-
-    async def _retry_deferred(self) -> None:
-        while self._deferred and not self._closing:
-            await asyncio.sleep(RETRY_PAUSE_SECONDS)
-            batch = self._deferred
-            self._deferred = []
-            fresh = [_Job("record", job.row, job.intent) for job in batch]
-            await self._commit_batch(fresh)
-            failed = [job for job in fresh if job.done.exception() is not None]
-            self._deferred = failed + self._deferred
-        if not self._deferred:
-            log_event(logger, "audit.recovered")
-
-    # -- start-up ----------------------------------------------------------
+            if intent is None:
+                raise _refusal() from exc
+            self._defer(entry)
+            return None
 
     async def recover(self, older_than: timedelta) -> int:
         """Chain the intents of calls that died mid-action as ``interrupted``.
@@ -348,23 +213,174 @@ class AuditWriter:
         were chained (at most 1,000 a call).
         """
         cutoff = datetime.now(UTC) - older_than
-        count = int(await self._submit(_Job("recover", {"cutoff": cutoff})))
+        try:
+            count = await self._records.submit(_Entry({}, recover_before=cutoff))
+        except errors.AgentOSError as exc:
+            raise _refusal() from exc
         if count:
             log_event(logger, "audit.intents_recovered", logging.WARNING, count=count)
         return count
 
+    async def start(self) -> None:
+        """Start both lanes."""
+        self._intents.start()
+        self._records.start()
 
-def _fail_all(batch: list[_Job], exc: BaseException) -> None:
-    refusal = errors.DependencyDown(
+    async def close(self) -> None:
+        """Write what is queued, try the deferred records once more, stop."""
+        await self._intents.close()
+        if self._retrying is not None:
+            self._retrying.cancel()
+        if self._deferred:
+            await self._retry_once()
+        await self._records.close()
+
+    @property
+    def deferred(self) -> int:
+        """Finished records waiting for the database to come back."""
+        return len(self._deferred)
+
+    # -- the two lanes -----------------------------------------------------
+
+    async def _write_intents(
+        self, items: list[tuple[str, dict[str, Any]]]
+    ) -> list[None]:
+        now = datetime.now(UTC)
+        rows = [(intent, self.owner, now, _jsonable(row)) for intent, row in items]
+        await self.db.executemany(_INSERT_INTENT, rows)
+        return [None] * len(items)
+
+    async def _write_records(self, entries: list[_Entry]) -> list[int]:
+        records = [e for e in entries if e.recover_before is None]
+        recovering = [e for e in entries if e.recover_before is not None]
+        if self.db.dialect == "postgresql" and not recovering:
+            await self._append_in_one_statement(records)
+            orphans: list[tuple[dict[str, Any], str]] = []
+        else:
+            orphans = await self._append_in_transaction(records, recovering)
+
+        chained = [e.row for e in records] + [row for row, _ in orphans]
+        if chained:
+            log_event(
+                logger,
+                "audit.appended",
+                logging.DEBUG,
+                head_seq=chained[-1]["seq"],
+                head_hash=chained[-1]["hash"],
+                records=len(chained),
+            )
+        return [len(orphans) if e.recover_before else e.row["seq"] for e in entries]
+
+    async def _append_in_one_statement(self, records: list[_Entry]) -> None:
+        # PostgreSQL: ``audit_append`` (migration 0032) appends the batch in one
+        # round trip. The batch is linked after the head this writer last saw;
+        # if another writer moved it, the function says where it is now and
+        # the batch is linked again after that.
+        rows = [entry.row for entry in records]
+        finished = [entry.intent for entry in records if entry.intent]
+        head = self._head
+        for _ in range(MAX_LINK_ATTEMPTS):
+            link(head, rows)
+            answer = await self.db.fetchrow(
+                "SELECT * FROM audit_append($1, $2, $3, $4, $5)",
+                [],
+                head.seq,
+                head.hash,
+                [_as_json(r) for r in rows],
+                finished,
+            )
+            assert answer is not None
+            head = Head(int(answer["head_seq"]), str(answer["head_hash"]))
+            if answer["appended"]:
+                self._head = head
+                return
+        raise errors.DependencyDown(
+            "The audit chain is too contended to append to; retry shortly."
+        )
+
+    async def _append_in_transaction(
+        self, records: list[_Entry], recovering: list[_Entry]
+    ) -> list[tuple[dict[str, Any], str]]:
+        async with self.db.transaction() as tx:
+            head = await self._chain_head(tx)
+            orphans = await self._orphans(tx, recovering)
+            chained = [entry.row for entry in records] + [row for row, _ in orphans]
+            self._head = link(head, chained)
+            if chained:
+                await tx.executemany(_INSERT_RECORD, [_values(r) for r in chained])
+            done = [(entry.intent,) for entry in records if entry.intent]
+            done += [(intent,) for _, intent in orphans]
+            if done:
+                await tx.executemany(_DELETE_INTENT, done)
+        return orphans
+
+    async def _orphans(
+        self, tx: Executor, recovering: list[_Entry]
+    ) -> list[tuple[dict[str, Any], str]]:
+        # Read under the chain lock, so two workers never recover one intent.
+        cutoffs = [e.recover_before for e in recovering if e.recover_before]
+        if not cutoffs:
+            return []
+        rows = await tx.fetch(
+            "SELECT id, record FROM audit_pending WHERE created_at < $1 "
+            "ORDER BY created_at LIMIT 1000",
+            min(cutoffs),
+        )
+        return [(_revived(row["record"]), str(row["id"])) for row in rows]
+
+    async def _chain_head(self, tx: Executor) -> Head:
+        if self.db.dialect == "postgresql":
+            await tx.execute("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK_KEY)
+        row = await tx.fetchrow(_HEAD)
+        return Head(int(row["seq"]), str(row["hash"])) if row else Head()
+
+    # -- records the database refused after their action ran ---------------
+
+    def _defer(self, entry: _Entry) -> None:
+        log_event(
+            logger,
+            "audit.deferred",
+            logging.ERROR,
+            action=entry.row.get("action"),
+            actor=entry.row.get("actor"),
+            hint="the database refused the finished record; it is retried",
+        )
+        if len(self._deferred) >= MAX_DEFERRED:
+            lost = self._deferred.pop(0)
+            log_event(logger, "audit.dropped", logging.ERROR, intent=lost.intent)
+        self._deferred.append(entry)
+        if self._retrying is None or self._retrying.done():
+            self._retrying = asyncio.create_task(self._retry_deferred())
+
+    async def _retry_deferred(self) -> None:
+        while self._deferred:
+            await asyncio.sleep(RETRY_PAUSE_SECONDS)
+            await self._retry_once()
+        log_event(logger, "audit.recovered")
+
+    async def _retry_once(self) -> None:
+        waiting, self._deferred = self._deferred, []
+        outcomes = await asyncio.gather(
+            *(self._records.submit(entry) for entry in waiting), return_exceptions=True
+        )
+        failed = [
+            e
+            for e, o in zip(waiting, outcomes, strict=True)
+            if isinstance(o, BaseException)
+        ]
+        self._deferred = failed + self._deferred
+
+
+def _process_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _refusal() -> errors.DependencyDown:
+    return errors.DependencyDown(
         "The audit store cannot record this call, so it was not executed; "
         "retry shortly.",
         retry_after=2,
     )
-    refusal.__cause__ = exc
-    for job in batch:
-        if not job.done.done():
-            job.done.set_exception(refusal)
-            job.done.exception()  # mark retrieved: a caller may be gone
 
 
 def _values(row: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -375,6 +391,10 @@ def _jsonable(row: Mapping[str, Any]) -> dict[str, Any]:
     content = {name: row.get(name) for name in CONTENT_FIELDS if name != "seq"}
     content["ts"] = row["ts"].isoformat()
     return content
+
+
+def _as_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {**{name: row.get(name) for name in COLUMNS}, "ts": row["ts"].isoformat()}
 
 
 def _revived(stored: Mapping[str, Any]) -> dict[str, Any]:

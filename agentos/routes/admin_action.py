@@ -1,38 +1,28 @@
-"""``POST /api/admin/action``: the one endpoint through which operators act.
+"""``POST /api/admin/action`` and ``GET /api/admin/action/status``.
 
 The request names an action and its payload::
 
     {"action": "job.cancel", "payload": {"job_id": "...", "reason": "..."}}
 
-and passes these stages, each a small function below, in this order:
+and passes the admin action pipeline (``agentos.pipeline.runner``)::
 
-    authenticate -> read -> resolve -> authorize -> validate -> dispatch -> reply
-    401             400     400        403          400         the target's
+    authenticate -> resolve -> authorize -> rate limit -> validate
+      -> idempotency -> breaker -> dispatch -> audit -> envelope
 
-The registry is read once per request, so a reload in the middle of a
-request does not change the action under it. The pipeline's stages (rate
-limit, idempotency, circuit breaker, audit) slot in between these.
+The status endpoint reports the registry, every breaker and per-action
+figures, or one async execution (``agentos.pipeline.status``). Both
+handlers only hand the request to the worker's pipeline.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any
-
-from pydantic import BaseModel
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 from sanic_ext import openapi
 
-from agentos.auth.tokens import verify_request
-from agentos.http.body import json_body
 from agentos.http.envelope import ok
-from agentos.logs import trace_id_var
-from agentos.registry import Call, Registry
+from agentos.pipeline.status import action_status
 from agentos.registry.openapi import request_body
-from agentos.registry.permissions import Decision
-from agentos.registry.spec import ActionSpec
-from agentos.services.base import CallContext, Principal
 
 bp = Blueprint("admin_action")
 
@@ -43,80 +33,39 @@ bp = Blueprint("admin_action")
     description=(
         "Runs one action of the registry (`actions.d/`). The body names the "
         "action and carries its payload; the `AdminActionRequest` schema lists "
-        "every action with its payload. Answers 400 UNKNOWN_ACTION for an "
-        "undeclared action, 403 FORBIDDEN when the caller's roles do not grant "
-        "its permission, 400 VALIDATION_ERROR with one detail per invalid field."
+        "every action with its payload. A sync action answers 200 with its "
+        "result; an async one 202 with an `execution_id` and a `Location` to "
+        "its status. Send `X-Idempotency-Key` to make retries safe: a retry "
+        "replays the first answer with `Idempotent-Replayed: true`. Errors: "
+        "400 UNKNOWN_ACTION, VALIDATION_ERROR or INVALID_IDEMPOTENCY_KEY; 401; "
+        "403 FORBIDDEN or IP_NOT_ALLOWED; 404 for a resource the caller may "
+        "not see; 409 IDEMPOTENCY_IN_PROGRESS; 422 IDEMPOTENCY_KEY_REUSED; "
+        "429 RATE_LIMITED or LOCKED_OUT; 503 CIRCUIT_OPEN or DEPENDENCY_DOWN "
+        "(with Retry-After). Every call is audited."
     ),
     body=request_body(),
     tag="admin",
 )
 async def run_action(request: Request) -> HTTPResponse:
-    """Authenticate, resolve, authorize, validate and dispatch one action."""
-    return await request.app.ctx.pipeline.handle(request)  # TEMP-PIPELINE
-    principal = await verify_request(request)
-    document = json_body(request)
-    registry: Registry = request.app.ctx.registry.current
-
-    spec = resolve(registry, document)
-    decision = authorize(registry, principal, spec)
-    call = validate(registry, spec, document)
-
-    result = await dispatch(request, call, call_context(request, principal, decision))
-    return reply(spec, result)
+    """Run one action through the pipeline."""
+    response: HTTPResponse = await request.app.ctx.pipeline.handle(request)
+    return response
 
 
-def resolve(registry: Registry, document: Any) -> ActionSpec:
-    """The spec the body names; 400 UNKNOWN_ACTION or VALIDATION_ERROR."""
-    return registry.resolve(document)
-
-
-def authorize(registry: Registry, principal: Principal, spec: ActionSpec) -> Decision:
-    """Whether the caller's roles grant the action; 403 FORBIDDEN if not."""
-    return registry.authorize(principal, spec)
-
-
-def validate(registry: Registry, spec: ActionSpec, document: Any) -> Call:
-    """The body validated by the registry's union; 400 with a detail per field."""
-    return registry.validate(spec, document)
-
-
-def call_context(
-    request: Request, principal: Principal, decision: Decision
-) -> CallContext:
-    """Who calls, from where, under which trace, and limited to what they own?"""
-    return CallContext(
-        principal=principal,
-        trace_id=trace_id_var.get(),
-        client_ip=request.remote_addr or request.ip,
-        own_only=decision.own_only,
-    )
-
-
-async def dispatch(request: Request, call: Call, ctx: CallContext) -> Any:
-    """Run the target operation of the action."""
-    return await call.dispatch(request.app.ctx.services, ctx)
-
-
-def reply(spec: ActionSpec, result: Any) -> HTTPResponse:
-    """The success envelope around the target's result.
-
-    An ``async`` action is dispatched like a ``sync`` one for now and answers
-    200 with its result: the executions store that would let it answer 202
-    with an execution id comes with the pipeline. None of the actions
-    declared so far is ``async``.
-    """
-    return ok({"action": spec.name, "result": _plain(result)})
-
-
-def _plain(result: Any) -> Any:
-    if isinstance(result, BaseModel):
-        return result.model_dump(mode="json")
-    if dataclasses.is_dataclass(result) and not isinstance(result, type):
-        return dataclasses.asdict(result)
-    return result
-
-
-@bp.get("/api/admin/action/status")  # TEMP-PIPELINE
-async def action_status_route(request: Request) -> HTTPResponse:
-    from agentos.pipeline.status import action_status
+@bp.get("/api/admin/action/status")
+@openapi.definition(
+    summary="Registry, breakers and per-action figures, or one execution",
+    description=(
+        "Without arguments: the registry version and action count, every "
+        "circuit breaker's state, and per action the calls, failure and "
+        "refusal rates and p50/p95/p99 latency across all workers (roles "
+        "that read everything). With `?execution_id=`: one async execution "
+        "(queued, running, succeeded, failed or interrupted) with its "
+        "progress and result or error; its caller may read it too."
+    ),
+    parameter={"name": "execution_id", "schema": str, "location": "query"},
+    tag="admin",
+)
+async def status(request: Request) -> HTTPResponse:
+    """The action status, or one execution's."""
     return ok(await action_status(request.app.ctx.pipeline, request))

@@ -1,0 +1,440 @@
+"""The admin action pipeline: every stage of ``POST /api/admin/action``, in order.
+
+::
+
+    authenticate -> resolve -> authorize -> rate limit -> validate
+      -> idempotency -> breaker -> audit intent -> dispatch -> audit -> envelope
+
+Each stage is its own module; this one only composes them and keeps the
+*trail* of a call: what its audit record will say, filled in as the stages
+pass. Whatever happens, the call ends in ``_close``, which completes its
+idempotency record, writes its audit record and counts it for the status
+endpoint, so no path can skip the audit.
+
+Refusals are exceptions from the stages (``AgentOSError``), answered with
+their envelope. The record's ``decision`` is ``allowed`` once
+authentication, authorization and the rate limit have passed, ``denied``
+before; its ``rule`` names the rule or the stage that decided. A driver
+failure never reaches here: the stores raise ``DependencyDown``, which is
+answered 503 with ``Retry-After`` like any refusal (fail closed).
+
+If the audit record of a call that was never dispatched cannot be written,
+the answer becomes 503 ``DEPENDENCY_DOWN``: a call is either in the audit
+trail or refused as a whole. A dispatched call's trace is already durable as
+an intent (see ``agentos.pipeline.audit``), so its answer stays the truth.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sanic import Request
+from sanic.response import HTTPResponse, raw
+
+from agentos import errors
+from agentos.http.body import json_body
+from agentos.http.envelope import fail, ok
+from agentos.logs import bind, log_event, trace_id_var
+from agentos.pipeline import audit, idempotency
+from agentos.pipeline.authz import Decision, authorize
+from agentos.pipeline.breaker import Breakers, Permit, Snapshot
+from agentos.pipeline.client_ip import request_client_ip
+from agentos.pipeline.executions import ExecutionContext, Executions, location, plain
+from agentos.pipeline.settings import PipelineSettings
+from agentos.pipeline.stats import ActionStats
+from agentos.registry import Call, Registry, RegistryHolder
+from agentos.registry.spec import ActionSpec, AuditLevel, Mode
+from agentos.services.base import CallContext, Principal
+
+logger = logging.getLogger("agentos.pipeline")
+
+ANONYMOUS = Principal(subject="anonymous", roles=("admin",))
+"""The caller when the authenticate stage is switched off (benchmarks only)."""
+UNRESOLVED = "(unresolved)"
+"""The stats name of calls whose action was never resolved: names are the caller's."""
+MAX_AUDIT_PAYLOAD_BYTES = 16_384
+MAX_AUDIT_TEXT = 200
+
+
+@dataclass
+class Trail:
+    """What one call's audit record will say, filled in stage by stage."""
+
+    started: float
+    client_ip: str
+    user_agent: str | None
+    stage: str = "authenticate"
+    principal: Principal | None = None
+    action: str | None = None
+    spec: ActionSpec | None = None
+    allowed: bool = False
+    rule: str | None = None
+    payload: Any = None
+    idempotency_key: str | None = None
+    registry_version: str | None = None
+    policy_version: str | None = None
+    outcome: str | None = None
+    intent: str | None = None
+    claim: idempotency.Claim | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def record(self, status: int | None, error_code: str | None) -> dict[str, Any]:
+        """The audit record of the call as far as it is known."""
+        principal = self.principal
+        return audit.new_record(
+            actor=principal.subject if principal else "anonymous",
+            roles=list(principal.roles) if principal else [],
+            action=(self.action or UNRESOLVED)[:MAX_AUDIT_TEXT],
+            payload=self.payload,
+            decision=audit.ALLOWED if self.allowed else audit.DENIED,
+            rule=self.rule or (None if self.allowed else self.stage),
+            outcome=self.outcome if status is not None else None,
+            status=status,
+            error_code=error_code,
+            trace_id=trace_id_var.get(),
+            client_ip=self.client_ip,
+            user_agent=(self.user_agent or "")[:MAX_AUDIT_TEXT] or None,
+            idempotency_key=self.idempotency_key,
+            duration_ms=round((time.perf_counter() - self.started) * 1000, 3),
+            registry_version=self.registry_version,
+            policy_version=self.policy_version,
+        )
+
+
+@dataclass
+class Pipeline:
+    """One worker's admin action pipeline: the adapters of every stage."""
+
+    settings: PipelineSettings
+    registry: RegistryHolder
+    services: Mapping[str, Any]
+    authenticator: Any
+    access_policy: Callable[[], Any]
+    """The access policy in force now (it is replaced when policies reload)."""
+    limiter: Any
+    idempotency: idempotency.Idempotency
+    breakers: Breakers
+    audit: audit.AuditWriter
+    executions: Executions
+    stats: ActionStats
+    policy_version: str | None = None
+
+    async def handle(self, request: Request) -> HTTPResponse:
+        """Run one call through every stage; always audit it."""
+        trail = Trail(
+            started=time.perf_counter(),
+            client_ip=request_client_ip(request, self.access_policy().trusted_proxies),
+            user_agent=request.headers.get("user-agent"),
+            policy_version=self.policy_version,
+        )
+        try:
+            response = await self._stages(request, trail)
+        except errors.AgentOSError as exc:
+            response = fail(exc)
+            trail.rule = trail.rule or f"{trail.stage}: {exc.error_code}"
+            trail.action = trail.action or _peek_action(request)
+        except Exception as exc:  # a bug: logged with its trace, answered 500
+            logger.error(
+                "pipeline.failed",
+                exc_info=exc,
+                extra={"fields": {"stage": trail.stage}},
+            )
+            response = fail(errors.AgentOSError())
+        return await self._close(trail, response)
+
+    # -- the stages --------------------------------------------------------
+
+    async def _stages(self, request: Request, trail: Trail) -> HTTPResponse:
+        principal = await self._authenticate(request, trail)
+        trail.stage = "resolve"
+        document = json_body(request)
+        registry: Registry = self.registry.current
+        trail.registry_version = registry.version
+        trail.action = _claimed_action(document)
+        spec = trail.spec = registry.resolve(document)
+        trail.payload = _audited(spec, document.get("payload"))
+
+        decision = await self._authorize(registry, spec, principal, document, trail)
+        await self._rate_limit(principal, spec, trail)
+        trail.allowed = True
+
+        trail.stage = "validate"
+        call = registry.validate(spec, document)
+        trail.payload = _audited(spec, call.arguments)
+        replay = await self._idempotency(request, principal, spec, call, trail)
+        if replay is not None:
+            trail.outcome = audit.REPLAYED
+            return raw(
+                replay.body,
+                status=replay.status,
+                content_type="application/json",
+                headers=idempotency.replay_headers(replay),
+            )
+        return await self._execute(spec, call, principal, decision, trail)
+
+    async def _authenticate(self, request: Request, trail: Trail) -> Principal:
+        if not self.settings.stages.authenticate:
+            trail.principal = ANONYMOUS
+            return ANONYMOUS
+        principal: Principal = await self.authenticator.authenticate(request)
+        trail.principal = principal
+        bind(subject=principal.subject)
+        return principal
+
+    async def _authorize(
+        self,
+        registry: Registry,
+        spec: ActionSpec,
+        principal: Principal,
+        document: dict[str, Any],
+        trail: Trail,
+    ) -> Decision:
+        trail.stage = "authorize"
+        if not self.settings.stages.authorize:
+            return Decision(allowed=True, rule="authorize stage switched off")
+        decision = await authorize(
+            registry.permissions,
+            spec,
+            principal,
+            document.get("payload"),
+            trail.client_ip,
+            access=self.access_policy(),
+            services=self.services,
+        )
+        trail.rule = decision.rule
+        decision.raise_if_denied()
+        return decision
+
+    async def _rate_limit(
+        self, principal: Principal, spec: ActionSpec, trail: Trail
+    ) -> None:
+        trail.stage = "rate_limit"
+        if not self.settings.stages.rate_limit:
+            return
+        verdict = await self.limiter.check(principal, spec)
+        trail.headers.update(verdict.headers)
+        if not verdict.allowed:
+            trail.rule = f"rate_limit: {spec.rate_class}"
+            raise verdict.refusal()
+
+    async def _idempotency(
+        self,
+        request: Request,
+        principal: Principal,
+        spec: ActionSpec,
+        call: Call,
+        trail: Trail,
+    ) -> idempotency.Replay | None:
+        trail.stage = "idempotency"
+        if not self.settings.stages.idempotency:
+            return None
+        key = trail.idempotency_key = idempotency.key_from_headers(request.headers)
+        if key is None:
+            if spec.idempotency.value == "required":
+                raise errors.InvalidIdempotencyKey(
+                    f"'{spec.name}' must be sent with an X-Idempotency-Key header; "
+                    "use a fresh random key and repeat it on every retry."
+                )
+            return None
+        print_ = idempotency.fingerprint(spec.name, call.arguments)
+        outcome = await self.idempotency.begin(principal.subject, key, print_)
+        if isinstance(outcome, idempotency.Replay):
+            log_event(logger, "idempotency.replayed", action=spec.name)
+            return outcome
+        trail.claim = outcome
+        return None
+
+    async def _execute(
+        self,
+        spec: ActionSpec,
+        call: Call,
+        principal: Principal,
+        decision: Decision,
+        trail: Trail,
+    ) -> HTTPResponse:
+        trail.stage = "breaker"
+        permit = await self._permit(spec)
+        ctx = CallContext(
+            principal=principal,
+            trace_id=trace_id_var.get(),
+            client_ip=trail.client_ip,
+            own_only=decision.own_only,
+        )
+        trail.stage = "audit"
+        if self.settings.stages.audit:
+            trail.intent = await self.audit.intend(trail.record(None, None))
+
+        trail.stage = "dispatch"
+        if spec.mode is Mode.ASYNC:
+            return await self._submit(spec, call, ctx, permit, trail)
+        result = plain(await self._guarded(permit, call, ctx))
+        if spec.audit is AuditLevel.REQUEST_RESPONSE:
+            trail.payload = _audited(spec, call.arguments, result)
+        return ok({"action": spec.name, "result": result})
+
+    async def _permit(self, spec: ActionSpec) -> Permit | None:
+        if not self.settings.stages.breaker:
+            return None
+        return await self.breakers.acquire(spec.service)
+
+    async def _guarded(
+        self, permit: Permit | None, call: Call, ctx: CallContext
+    ) -> Any:
+        try:
+            result = await call.dispatch(self.services, ctx)
+        except Exception as exc:
+            await self._record_outcome(permit, exc)
+            raise
+        await self._record_outcome(permit, None)
+        return result
+
+    async def _record_outcome(
+        self, permit: Permit | None, error: Exception | None
+    ) -> None:
+        # The call has happened: a state store that fails now must not turn
+        # its answer into an error. The breaker merely misses one outcome.
+        if permit is None:
+            return
+        try:
+            await self.breakers.record(permit, error)
+        except errors.AgentOSError as exc:
+            log_event(
+                logger,
+                "breaker.unrecorded",
+                logging.WARNING,
+                service=permit.service,
+                reason=exc.message,
+            )
+
+    async def _submit(
+        self,
+        spec: ActionSpec,
+        call: Call,
+        ctx: CallContext,
+        permit: Permit | None,
+        trail: Trail,
+    ) -> HTTPResponse:
+        async def work(execution: ExecutionContext) -> Any:
+            return await self._guarded(permit, call, execution)
+
+        accepted = await self.executions.submit(spec.name, trail.payload, ctx, work)
+        where = location(accepted["execution_id"])
+        data = {"action": spec.name, **accepted, "location": where}
+        return ok(data, status=202, headers={"Location": where})
+
+    # -- the end of every call ---------------------------------------------
+
+    async def _close(self, trail: Trail, response: HTTPResponse) -> HTTPResponse:
+        response.headers.update(trail.headers)
+        await self._complete_idempotency(trail, response)
+        trail.outcome = trail.outcome or _outcome(response.status)
+        error_code = _error_code(response)
+        if self.settings.stages.audit:
+            response = await self._append_audit(trail, response, error_code)
+        self.stats.observe(
+            trail.spec.name if trail.spec else UNRESOLVED,
+            response.status,
+            (time.perf_counter() - trail.started) * 1000,
+        )
+        return response
+
+    async def _complete_idempotency(self, trail: Trail, response: HTTPResponse) -> None:
+        if trail.claim is None:
+            return
+        try:
+            await self.idempotency.complete(
+                trail.claim,
+                response.status,
+                bytes(response.body or b""),
+                response.headers,
+            )
+        except errors.AgentOSError as exc:
+            log_event(
+                logger,
+                "idempotency.uncompleted",
+                logging.WARNING,
+                reason=exc.message,
+                hint="the key frees itself after its lease",
+            )
+
+    async def _append_audit(
+        self, trail: Trail, response: HTTPResponse, error_code: str | None
+    ) -> HTTPResponse:
+        record = trail.record(response.status, error_code)
+        try:
+            await self.audit.append(record, trail.intent)
+        except errors.DependencyDown as exc:
+            return fail(exc)
+        return response
+
+    async def on_breaker_transition(self, snapshot: Snapshot, forced: bool) -> None:
+        """Audit a breaker's transition as a record of the system's own."""
+        record = audit.new_record(
+            actor="system",
+            roles=[],
+            action=f"breaker.{snapshot.transition}",
+            payload={
+                "service": snapshot.service,
+                "state": snapshot.state.value,
+                "generation": snapshot.generation,
+            },
+            decision=audit.ALLOWED,
+            rule="operator" if forced else "breakers.yaml",
+            outcome=audit.SUCCEEDED,
+            trace_id=trace_id_var.get() or None,
+            policy_version=self.policy_version,
+        )
+        try:
+            await self.audit.append(record)
+        except errors.DependencyDown:
+            log_event(
+                logger,
+                "breaker.unaudited",
+                logging.WARNING,
+                service=snapshot.service,
+                transition=snapshot.transition,
+            )
+
+
+def _peek_action(request: Request) -> str | None:
+    # A call refused before its body was read still names what it wanted.
+    try:
+        return _claimed_action(json_body(request))
+    except errors.AgentOSError:
+        return None
+
+
+def _claimed_action(document: Any) -> str | None:
+    name = document.get("action") if isinstance(document, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def _audited(spec: ActionSpec, payload: Any, result: Any = None) -> Any:
+    pii = frozenset(spec.pii_fields)
+    kept = audit.kept_payload(spec.audit.value, payload, result, pii=pii)
+    size = len(json.dumps(kept, default=str))
+    if size <= MAX_AUDIT_PAYLOAD_BYTES:
+        return kept
+    return {"omitted": f"the payload's {size} bytes exceed the audit limit"}
+
+
+def _outcome(status: int) -> str:
+    if status == 202:
+        return audit.ACCEPTED
+    if status < 400:
+        return audit.SUCCEEDED
+    return audit.FAILED if status >= 500 else audit.REFUSED
+
+
+def _error_code(response: HTTPResponse) -> str | None:
+    if response.status < 400:
+        return None
+    try:
+        return str(json.loads(response.body or b"{}").get("error_code")) or None
+    except ValueError:
+        return None

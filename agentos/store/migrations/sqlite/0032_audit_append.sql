@@ -1,0 +1,3 @@
+-- 0032_audit_append: nothing to do on SQLite. The PostgreSQL twin adds a
+-- function that appends an audit batch in one round trip; the embedded store
+-- has no round trips to save, so its writer keeps one plain transaction.
