@@ -13,7 +13,8 @@ The handler then answers with the cached bytes spliced into the envelope
 ``ETag``; a matching ``If-None-Match`` gets 304.
 
 ``bench_bp`` holds a bare endpoint that returns a byte string as large as
-the document; ``bench/ssot_bench.py`` compares the two. It is registered
+the document (after authenticating the caller, if asked); the benchmark
+``bench/ssot_bench.py`` compares the two. It is registered
 only when the ``ssot.bench_endpoint`` setting is on, and never documented.
 """
 
@@ -128,8 +129,15 @@ def _answer(
 @bench_bp.get("/bench/ssot-bare")
 @openapi.exclude()
 async def bare(request: Request) -> HTTPResponse:
-    """A byte string of ``size`` bytes and nothing else: the benchmark's baseline."""
+    """A byte string of ``size`` bytes: the benchmark's baseline.
+
+    With ``auth=1`` the caller is authenticated and held to the SSOT's roles
+    first, so that the benchmark can tell the gate's cost from the cache's.
+    """
     size = request.args.get("size", "0")
     if not size.isdigit() or int(size) > MAX_BENCH_BYTES:
         raise BadRequest(f"'size' must be a whole number up to {MAX_BENCH_BYTES}.")
+    if request.args.get("auth") == "1":
+        principal = await verify_request(request)
+        require_any(principal, READ_ALL, "read the admin SSOT document")
     return raw(b"x" * int(size), content_type="application/json")

@@ -11,6 +11,12 @@ sum. A section that raises or runs out of time does not fail the document:
 
 Either way ``meta.sections`` says so, with the reason. Values are
 serialized here, once, so that the cache and the answer share the bytes.
+
+A section may also be marked slow to change (``REUSE_SECONDS``): its good
+value is then reused, without collecting, until it is that old, and its
+``meta`` says ``reused``. The analytics figures (days of jobs, read from the
+analytics service) cost more than every other section together and move
+slowly, so a rebuild every few seconds need not recompute them.
 """
 
 from __future__ import annotations
@@ -44,7 +50,11 @@ class Outcome:
     as_of_ms: int
     collection_ms: float
     error: str | None = None
+    reused: bool = False
 
+
+REUSE_SECONDS: Mapping[str, float] = {"analytics": 30.0}
+"""Sections whose good value is reused until it is this old, in seconds."""
 
 LastGood = Mapping[str, tuple[bytes, int]]
 """A section's last good serialized value and when it was collected (ms)."""
@@ -77,10 +87,12 @@ class Runner:
         *,
         timeout: float,
         collectors: Mapping[str, Collector] = COLLECTORS,
+        reuse_seconds: Mapping[str, float] = REUSE_SECONDS,
     ) -> None:
         self.sources = sources
         self.timeout = timeout
         self.collectors = dict(collectors)
+        self.reuse_seconds = dict(reuse_seconds)
         self.last_good: dict[str, tuple[bytes, int]] = {}
 
     async def collect(self) -> list[Outcome]:
@@ -98,6 +110,11 @@ class Runner:
         return [self._settle(outcome, fallback) for outcome in outcomes]
 
     async def _one(self, name: str) -> Outcome:
+        reusable = self._reusable(name)
+        if reusable is not None:
+            value, as_of_ms = reusable
+            return Outcome(name, "ok", value, as_of_ms, 0.0, reused=True)
+
         started = time.perf_counter()
         try:
             collector = self.collectors[name]
@@ -111,6 +128,14 @@ class Runner:
         as_of_ms = int(time.time() * 1000)
         self.last_good[name] = (value_bytes, as_of_ms)
         return Outcome(name, "ok", value_bytes, as_of_ms, _ms_since(started))
+
+    def _reusable(self, name: str) -> tuple[bytes, int] | None:
+        known = self.last_good.get(name)
+        limit = self.reuse_seconds.get(name)
+        if known is None or limit is None:
+            return None
+        age_ms = time.time() * 1000 - known[1]
+        return known if age_ms < limit * 1000 else None
 
     def _failed(
         self, name: str, started: float, reason: str, exc: Exception | None = None
@@ -180,6 +205,8 @@ def _section_meta(outcome: Outcome) -> dict[str, Any]:
     }
     if outcome.error:
         shown["error"] = outcome.error
+    if outcome.reused:
+        shown["reused"] = True
     return shown
 
 

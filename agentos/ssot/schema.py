@@ -259,6 +259,11 @@ class SectionState(_Part):
     collection_ms: float
     as_of: datetime | None = Field(description="When the value shown was collected.")
     error: str | None = None
+    reused: bool = Field(
+        default=False,
+        description="A slow-moving section's good value, reused rather than "
+        "collected again (analytics: for 30 s).",
+    )
 
 
 class Meta(_Part):

@@ -128,3 +128,20 @@ async def test_the_bench_endpoint_exists_only_when_the_setting_is_on(
     assert missing.status_code == 404
     assert (present.status_code, present.content) == (200, b"x" * 10)
     assert "/bench/ssot-bare" not in spec["paths"]
+
+
+async def test_the_bench_endpoint_authenticates_when_asked(make_app: AppMaker) -> None:
+    """With auth=1 the bare endpoint holds callers to the SSOT's token and roles."""
+    bench = await make_app(ssot={"warmer_enabled": False, "bench_endpoint": True})
+    params = {"size": "4", "auth": "1"}
+
+    anonymous = await bench.client.get("/bench/ssot-bare", params=params)
+    user = await bench.client.get(
+        "/bench/ssot-bare", params=params, headers=bench.auth(None, "user")
+    )
+    reader = await bench.client.get(
+        "/bench/ssot-bare", params=params, headers=bench.auth(None, "readonly")
+    )
+
+    assert (anonymous.status_code, user.status_code) == (401, 403)
+    assert (reader.status_code, reader.content) == (200, b"xxxx")

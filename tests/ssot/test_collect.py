@@ -135,3 +135,47 @@ async def test_meta_names_the_version_and_each_sections_timing() -> None:
     assert set(meta["sections"]) == {"a", "b"}
     assert all(s["collection_ms"] >= 0 for s in meta["sections"].values())
     assert meta["generated_at"].endswith("Z")
+
+
+class Counting(Switch):
+    """A collector that counts its calls."""
+
+    def __init__(self, value: Any) -> None:
+        super().__init__(value)
+        self.calls = 0
+
+    async def __call__(self, sources: Sources) -> Any:
+        self.calls += 1
+        return await super().__call__(sources)
+
+
+async def test_a_slow_moving_section_is_reused_until_its_age_limit() -> None:
+    """A section with a reuse limit is collected once, then reused and marked so."""
+    trend, live = Counting({"days": 7}), Counting({"n": 1})
+    runner = Runner(Sources(db=None, state=None), timeout=1.0,
+                    collectors={"trend": trend, "live": live},
+                    reuse_seconds={"trend": 60})
+    await runner.collect()
+
+    outcomes = await runner.collect()
+    document = _document(runner, outcomes)
+
+    assert (trend.calls, live.calls) == (1, 2)
+    assert document["trend"] == {"days": 7}
+    assert document["meta"]["sections"]["trend"]["reused"] is True
+    assert document["meta"]["sections"]["trend"]["status"] == "ok"
+    assert "reused" not in document["meta"]["sections"]["live"]
+
+
+async def test_past_its_age_limit_a_reused_section_is_collected_again() -> None:
+    """Once the kept value is older than the limit, the collector runs again."""
+    trend = Counting({"days": 7})
+    runner = Runner(Sources(db=None, state=None), timeout=1.0,
+                    collectors={"trend": trend}, reuse_seconds={"trend": 0.1})
+    await runner.collect()
+
+    await asyncio.sleep(0.15)
+    (outcome,) = await runner.collect()
+
+    assert trend.calls == 2
+    assert outcome.reused is False
