@@ -138,7 +138,10 @@ class _Throughput:
             while self.readings and self.readings[0][0] < horizon:
                 self.readings.popleft()
             then, before = self.readings[0] if self.readings else (self.started, {})
-            self.readings.append((now, dict(totals)))
+            # One reading a second is enough for a rate over a minute, and
+            # bounds the memory however often the figures are read.
+            if not self.readings or now - self.readings[-1][0] >= 1.0:
+                self.readings.append((now, dict(totals)))
 
         elapsed = max(now - then, 1e-3)
         return {key: (n - before.get(key, 0.0)) / elapsed for key, n in totals.items()}

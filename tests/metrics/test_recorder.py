@@ -135,3 +135,13 @@ def test_preparing_multiprocess_mode_empties_the_folder(tmp_path: Path) -> None:
 
     assert folder == (tmp_path / "metrics").resolve()
     assert list(folder.iterdir()) == []
+
+
+def test_frequent_reads_keep_at_most_one_reading_a_second() -> None:
+    """Reading the figures in a tight loop does not grow the rate's memory."""
+    metrics.record_request("/", "GET", 200, 0.001)
+
+    for _ in range(500):
+        metrics.figures()
+
+    assert len(metrics._throughput.readings) <= 2
