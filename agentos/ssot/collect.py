@@ -34,6 +34,7 @@ from typing import Any
 
 from agentos import __version__
 from agentos.errors import AgentOSError
+from agentos.services.records import iso
 from agentos.ssot import entry as entries
 from agentos.ssot.sections import COLLECTORS, Collector, Sources
 
@@ -67,8 +68,7 @@ def to_json(value: Any) -> bytes:
 
 def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
-        stamp = value.astimezone(UTC) if value.tzinfo else value
-        return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return iso(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, uuid.UUID | Decimal):
@@ -112,8 +112,8 @@ class Runner:
     async def _one(self, name: str) -> Outcome:
         reusable = self._reusable(name)
         if reusable is not None:
-            value, as_of_ms = reusable
-            return Outcome(name, "ok", value, as_of_ms, 0.0, reused=True)
+            kept, kept_at_ms = reusable
+            return Outcome(name, "ok", kept, kept_at_ms, 0.0, reused=True)
 
         started = time.perf_counter()
         try:
@@ -216,9 +216,8 @@ def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__} while collecting; see the agentos.ssot log"
 
 
-def _iso(epoch_ms: int) -> str:
-    stamp = datetime.fromtimestamp(epoch_ms / 1000, UTC)
-    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def _iso(epoch_ms: int) -> str | None:
+    return iso(datetime.fromtimestamp(epoch_ms / 1000, UTC))
 
 
 def _ms_since(started: float) -> float:

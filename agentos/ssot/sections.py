@@ -20,12 +20,13 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from agentos import metrics
 from agentos.errors import DependencyDown
 from agentos.services.base import SYSTEM, CallContext
+from agentos.services.records import utc_now
 
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 FINISHED = ("succeeded", "failed", "cancelled")
@@ -55,11 +56,6 @@ JOBS_TODAY = (
 )
 
 Section = dict[str, Any]
-
-
-def utc_now() -> datetime:
-    """The current time, timezone-aware in UTC."""
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
