@@ -45,9 +45,10 @@ typecheck: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	for script in bench/*_bench.py; do $(BIN)/python $$script || exit 1; done
 
-## openapi: export the OpenAPI document to schemas/openapi.json
+## openapi: export the OpenAPI document and the endpoint inventory to schemas/
 openapi: $(VENV)/.installed
 	$(BIN)/python -m agentos openapi > schemas/openapi.json
+	$(BIN)/python -m agentos openapi --inventory > schemas/endpoints.txt
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis

@@ -50,7 +50,7 @@ _app_numbers = itertools.count(1)
 
 def create_app(settings: Settings) -> Sanic:
     """Build the service's Sanic app; stores open when a worker starts."""
-    app = Sanic(f"agentos_{next(_app_numbers)}")
+    app = Sanic(f"agentos_{next(_app_numbers)}", configure_logging=False)
     app.ctx.settings = settings
     _configure(app, settings)
     Extend(app)
@@ -84,6 +84,9 @@ def create_app(settings: Settings) -> Sanic:
 
 def _configure(app: Sanic, settings: Settings) -> None:
     app.config.REQUEST_MAX_SIZE = settings.request_max_bytes
+    # Room for long bearer tokens and a caller's oversized trace id, which is
+    # then replaced rather than refused; 16 KiB is the most Sanic allows.
+    app.config.REQUEST_MAX_HEADER_SIZE = 16_384
     app.config.ACCESS_LOG = False
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.CORS = bool(settings.cors_origins)
