@@ -1,0 +1,76 @@
+"""Governance of the HTTP surface: the endpoint inventory and the exported docs.
+
+Every endpoint is recorded in ``schemas/endpoints.txt`` (method, path, tags);
+adding, removing or retagging one without updating the inventory fails here,
+so a change of the public surface is always a reviewed change.
+``schemas/openapi.json`` must be the document the service serves, so that
+clients generated from the file match the running service.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openapi_spec_validator import validate
+
+from agentos.http.inventory import HTTP_METHODS, inventory_lines
+
+from agentos.config import Settings
+from tests.fixtures.app import RunningApp, base_settings, start_app, stop_app
+
+REPO = Path(__file__).resolve().parents[1]
+INVENTORY = REPO / "schemas" / "endpoints.txt"
+EXPORTED = REPO / "schemas" / "openapi.json"
+UNTAGGED_ALLOWED = {("GET", "/"), ("GET", "/health")}
+MAX_ENDPOINTS = 50
+
+
+@pytest.fixture
+async def embedded_api(tmp_path: Path) -> AsyncIterator[RunningApp]:
+    """One server on the embedded backends: the surface does not vary by backend."""
+    running = await start_app(Settings.model_validate(base_settings(tmp_path)), "embedded")
+    yield running
+    await stop_app(running)
+
+
+async def served_document(embedded_api: RunningApp) -> dict[str, Any]:
+    response = await embedded_api.client.get("/docs/openapi.json")
+    assert response.status_code == 200
+    document: dict[str, Any] = response.json()
+    return document
+
+
+async def test_endpoint_inventory_matches_the_committed_one(embedded_api: RunningApp) -> None:
+    """The served endpoints are exactly those in schemas/endpoints.txt."""
+    served = inventory_lines(await served_document(embedded_api))
+
+    recorded = INVENTORY.read_text().split("\n")
+    recorded = [line for line in recorded if line and not line.startswith("#")]
+    assert served == recorded, "run `make openapi` and review schemas/endpoints.txt"
+
+
+async def test_at_most_fifty_endpoints_each_tagged(embedded_api: RunningApp) -> None:
+    """The surface stays within 50 endpoints; all but / and /health carry a tag."""
+    document = await served_document(embedded_api)
+
+    operations = [
+        (method.upper(), path, operation.get("tags", []))
+        for path, ops in document["paths"].items()
+        for method, operation in ops.items()
+        if method in HTTP_METHODS
+    ]
+    assert len(operations) <= MAX_ENDPOINTS
+    untagged = {(m, p) for m, p, tags in operations if not tags}
+    assert untagged <= UNTAGGED_ALLOWED
+
+
+async def test_exported_document_is_current_and_valid(embedded_api: RunningApp) -> None:
+    """schemas/openapi.json equals the served document and passes the validator."""
+    document = await served_document(embedded_api)
+
+    validate(document)
+    assert json.loads(EXPORTED.read_text()) == document, "run `make openapi`"
