@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: serve test test-fast lint typecheck bench openapi install clean
+.PHONY: serve test test-fast lint typecheck bench openapi schemas install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,11 @@ bench: $(VENV)/.installed-test
 openapi: $(VENV)/.installed
 	$(BIN)/python -m agentos openapi > schemas/openapi.json
 	$(BIN)/python -m agentos openapi --inventory > schemas/endpoints.txt
+
+## schemas: regenerate schemas/config.schema.json from the settings model
+schemas: $(VENV)/.installed
+	$(BIN)/python -c 'import json; from agentos.config import settings_json_schema as s; \
+	print(json.dumps(s(), indent=2))' > schemas/config.schema.json
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .hypothesis

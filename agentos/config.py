@@ -38,7 +38,7 @@ class JWTSettings(_Section):
 
     secret: str | None = Field(
         default=None,
-        description="HS256 signing key. Unset: a development key is made under data_dir.",
+        description="HS256 signing key. Unset: a development key in data_dir.",
     )
     issuer: str = Field(default="agentos", description="Required `iss` claim.")
     audience: str = Field(default="agentos-api", description="Required `aud` claim.")

@@ -16,12 +16,16 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 trace_id_var: ContextVar[str] = ContextVar("agentos_trace_id", default="")
-_bound: ContextVar[dict[str, Any]] = ContextVar("agentos_log_context", default={})
+_bound: ContextVar[Mapping[str, Any]] = ContextVar(
+    "agentos_log_context", default=MappingProxyType({})
+)
 
 _RESERVED = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -34,7 +38,7 @@ def bind(**fields: Any) -> None:
 def clear_context() -> None:
     """Forget the trace id and everything bound: a new request begins."""
     trace_id_var.set("")
-    _bound.set({})
+    _bound.set(MappingProxyType({}))
 
 
 def log_event(

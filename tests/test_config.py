@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-import pytest
-
-import json
-
 import jsonschema
+import pytest
 import yaml
 
 from agentos.config import jwt_signing_key, load_settings, settings_json_schema
@@ -97,7 +95,8 @@ def test_secret_values_are_not_echoed_in_errors(tmp_path: Path) -> None:
 
 def test_development_key_is_made_once_and_kept(tmp_path: Path) -> None:
     """Without a secret, one development key is generated and reused."""
-    settings = load_settings(tmp_path / "none.yaml", env={"AGENTOS_DATA_DIR": str(tmp_path)})
+    env = {"AGENTOS_DATA_DIR": str(tmp_path)}
+    settings = load_settings(tmp_path / "none.yaml", env=env)
 
     first, generated = jwt_signing_key(settings)
     second, _ = jwt_signing_key(settings)
@@ -112,10 +111,7 @@ def test_committed_json_schema_matches_the_settings_model() -> None:
     """schemas/config.schema.json is regenerated whenever Settings changes."""
     committed = json.loads((REPO / "schemas" / "config.schema.json").read_text())
 
-    assert committed == settings_json_schema(), (
-        "run: python -c 'import json; from agentos.config import settings_json_schema;"
-        " print(json.dumps(settings_json_schema(), indent=2))' > schemas/config.schema.json"
-    )
+    assert committed == settings_json_schema(), "run `make schemas` to regenerate it"
 
 
 def test_shipped_config_file_validates_against_the_json_schema() -> None:

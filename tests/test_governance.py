@@ -17,9 +17,8 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
-from agentos.http.inventory import HTTP_METHODS, inventory_lines
-
 from agentos.config import Settings
+from agentos.http.inventory import HTTP_METHODS, inventory_lines
 from tests.fixtures.app import RunningApp, base_settings, start_app, stop_app
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,7 +31,8 @@ MAX_ENDPOINTS = 50
 @pytest.fixture
 async def embedded_api(tmp_path: Path) -> AsyncIterator[RunningApp]:
     """One server on the embedded backends: the surface does not vary by backend."""
-    running = await start_app(Settings.model_validate(base_settings(tmp_path)), "embedded")
+    settings = Settings.model_validate(base_settings(tmp_path))
+    running = await start_app(settings, "embedded")
     yield running
     await stop_app(running)
 
@@ -44,7 +44,9 @@ async def served_document(embedded_api: RunningApp) -> dict[str, Any]:
     return document
 
 
-async def test_endpoint_inventory_matches_the_committed_one(embedded_api: RunningApp) -> None:
+async def test_endpoint_inventory_matches_the_committed_one(
+    embedded_api: RunningApp,
+) -> None:
     """The served endpoints are exactly those in schemas/endpoints.txt."""
     served = inventory_lines(await served_document(embedded_api))
 

@@ -59,7 +59,9 @@ def issue_token(
     return jwt.encode(claims, keys.secret, algorithm="HS256"), claims
 
 
-def decode_token(keys: TokenKeys, token: str, *, token_type: str = "access") -> dict[str, Any]:
+def decode_token(
+    keys: TokenKeys, token: str, *, token_type: str = "access"
+) -> dict[str, Any]:
     """Verify ``token`` and return its claims, or raise 401."""
     try:
         claims = jwt.decode(

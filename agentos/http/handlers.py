@@ -12,14 +12,7 @@ from __future__ import annotations
 import logging
 
 from sanic import Request
-from sanic.exceptions import (
-    BadRequest as SanicBadRequest,
-    MethodNotAllowed as SanicMethodNotAllowed,
-    NotFound as SanicNotFound,
-    PayloadTooLarge as SanicPayloadTooLarge,
-    RangeNotSatisfiable,
-    SanicException,
-)
+from sanic import exceptions as sanic_errors
 from sanic.response import HTTPResponse
 
 from agentos import errors
@@ -33,20 +26,21 @@ def translate(exc: Exception) -> errors.AgentOSError:
     """The project error that answers for ``exc``."""
     if isinstance(exc, errors.AgentOSError):
         return exc
-    if isinstance(exc, SanicMethodNotAllowed):
+    if isinstance(exc, sanic_errors.MethodNotAllowed):
         return errors.MethodNotAllowed(getattr(exc, "allowed_methods", None) or [])
-    if isinstance(exc, SanicNotFound):
+    if isinstance(exc, sanic_errors.NotFound):
         return errors.NotFound("Nothing exists at this address; see /docs.")
-    if isinstance(exc, SanicPayloadTooLarge):
+    if isinstance(exc, sanic_errors.PayloadTooLarge):
         return errors.PayloadTooLarge()
-    if isinstance(exc, SanicBadRequest | RangeNotSatisfiable):
+    if isinstance(exc, sanic_errors.BadRequest | sanic_errors.RangeNotSatisfiable):
         return errors.BadRequest(f"The request is not valid: {exc}.")
-    if isinstance(exc, SanicException) and 400 <= (exc.status_code or 500) < 500:
-        return _client_error(exc)
+    if isinstance(exc, sanic_errors.SanicException):
+        if 400 <= (exc.status_code or 500) < 500:
+            return _client_error(exc)
     return errors.AgentOSError()
 
 
-def _client_error(exc: SanicException) -> errors.AgentOSError:
+def _client_error(exc: sanic_errors.SanicException) -> errors.AgentOSError:
     error = errors.BadRequest(str(exc))
     error.status = exc.status_code  # type: ignore[misc]
     return error

@@ -7,9 +7,19 @@ from sanic import Blueprint
 
 def blueprints() -> list[Blueprint]:
     """Every blueprint of the service, in registration order."""
-    from agentos.routes import admin_action, admin_ssot, metrics, system
-    from agentos.routes import analytics, clips, jobs, queue
-    from agentos.routes import agents, auth, uploads
+    from agentos.routes import (
+        admin_action,
+        admin_ssot,
+        agents,
+        analytics,
+        auth,
+        clips,
+        jobs,
+        metrics,
+        queue,
+        system,
+        uploads,
+    )
 
     return [
         system.bp, admin_ssot.bp, admin_action.bp, metrics.bp,

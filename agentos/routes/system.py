@@ -29,7 +29,11 @@ async def index(request: Request) -> HTTPResponse:
         {
             "name": "AgentOS control plane",
             "version": __version__,
-            "links": {"docs": "/docs", "openapi": "/docs/openapi.json", "health": "/health"},
+            "links": {
+                "docs": "/docs",
+                "openapi": "/docs/openapi.json",
+                "health": "/health",
+            },
         }
     )
 

@@ -3,10 +3,10 @@
 Add one import line per domain module; the order does not matter.
 """
 
-import agentos.services.agents  # noqa: F401
-import agentos.services.analytics  # noqa: F401
-import agentos.services.auth  # noqa: F401
-import agentos.services.clips  # noqa: F401
-import agentos.services.jobs  # noqa: F401
-import agentos.services.queue  # noqa: F401
+import agentos.services.agents
+import agentos.services.analytics
+import agentos.services.auth
+import agentos.services.clips
+import agentos.services.jobs
+import agentos.services.queue
 import agentos.services.uploads  # noqa: F401

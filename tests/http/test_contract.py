@@ -43,7 +43,9 @@ async def test_valid_incoming_trace_id_is_kept(api: RunningApp) -> None:
         pytest.param("<script>alert(1)</script>", id="markup"),
     ],
 )
-async def test_invalid_trace_id_is_replaced_not_echoed(api: RunningApp, given: str) -> None:
+async def test_invalid_trace_id_is_replaced_not_echoed(
+    api: RunningApp, given: str
+) -> None:
     """A malformed trace id is replaced by a fresh one, never reflected."""
 
     response = await api.client.get("/", headers={"X-Trace-Id": given})
@@ -151,7 +153,9 @@ async def test_cors_answers_only_configured_origins(make_app) -> None:
     assert "access-control-allow-origin" not in other.headers
 
 
-async def test_without_configured_origins_no_cors_headers_are_sent(api: RunningApp) -> None:
+async def test_without_configured_origins_no_cors_headers_are_sent(
+    api: RunningApp,
+) -> None:
     """CORS is off by default: no origin is ever allowed."""
 
     response = await api.client.get("/health", headers={"Origin": "https://x.test"})
