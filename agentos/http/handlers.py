@@ -34,9 +34,9 @@ def translate(exc: Exception) -> errors.AgentOSError:
         return errors.PayloadTooLarge()
     if isinstance(exc, sanic_errors.BadRequest | sanic_errors.RangeNotSatisfiable):
         return errors.BadRequest(f"The request is not valid: {exc}.")
-    if isinstance(exc, sanic_errors.SanicException):
-        if 400 <= (exc.status_code or 500) < 500:
-            return _client_error(exc)
+    status = getattr(exc, "status_code", None) or 500
+    if isinstance(exc, sanic_errors.SanicException) and 400 <= status < 500:
+        return _client_error(exc)
     return errors.AgentOSError()
 
 
