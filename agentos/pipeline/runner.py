@@ -75,6 +75,9 @@ class Trail:
     allowed: bool = False
     rule: str | None = None
     payload: Any = None
+    raw_payload: Any = None
+    """The payload as sent, scrubbed only if the call ends before validation."""
+    body_bytes: int = 0
     idempotency_key: str | None = None
     registry_version: str | None = None
     policy_version: str | None = None
@@ -83,6 +86,12 @@ class Trail:
     claim: idempotency.Claim | None = None
     headers: dict[str, str] = field(default_factory=dict)
 
+    def kept_payload(self) -> Any:
+        """The scrubbed payload: the validated one, else the one sent."""
+        if self.payload is not None or self.spec is None:
+            return self.payload
+        return _audited(self.spec, self.raw_payload, body_bytes=self.body_bytes)
+
     def record(self, status: int | None, error_code: str | None) -> dict[str, Any]:
         """The audit record of the call as far as it is known."""
         principal = self.principal
@@ -90,7 +99,7 @@ class Trail:
             actor=principal.subject if principal else "anonymous",
             roles=list(principal.roles) if principal else [],
             action=(self.action or UNRESOLVED)[:MAX_AUDIT_TEXT],
-            payload=self.payload,
+            payload=self.kept_payload(),
             decision=audit.ALLOWED if self.allowed else audit.DENIED,
             rule=self.rule or (None if self.allowed else self.stage),
             outcome=self.outcome if status is not None else None,
@@ -131,6 +140,7 @@ class Pipeline:
             client_ip=request_client_ip(request, self.access_policy().trusted_proxies),
             user_agent=request.headers.get("user-agent"),
             policy_version=self.policy_version,
+            body_bytes=len(request.body or b""),
         )
         try:
             response = await self._stages(request, trail)
@@ -157,7 +167,7 @@ class Pipeline:
         trail.registry_version = registry.version
         trail.action = _claimed_action(document)
         spec = trail.spec = registry.resolve(document)
-        trail.payload = _audited(spec, document.get("payload"))
+        trail.raw_payload = document.get("payload")
 
         decision = await self._authorize(registry, spec, principal, document, trail)
         await self._rate_limit(principal, spec, trail)
@@ -165,7 +175,7 @@ class Pipeline:
 
         trail.stage = "validate"
         call = registry.validate(spec, document)
-        trail.payload = _audited(spec, call.arguments)
+        trail.payload = _audited(spec, call.arguments, body_bytes=trail.body_bytes)
         replay = await self._idempotency(request, principal, spec, call, trail)
         if replay is not None:
             trail.outcome = audit.REPLAYED
@@ -414,12 +424,20 @@ def _claimed_action(document: Any) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def _audited(spec: ActionSpec, payload: Any, result: Any = None) -> Any:
+def _audited(
+    spec: ActionSpec, payload: Any, result: Any = None, *, body_bytes: int | None = None
+) -> Any:
+    if body_bytes is not None and body_bytes > MAX_AUDIT_PAYLOAD_BYTES:
+        return _omitted(body_bytes)  # too long to keep: not worth scrubbing
     pii = frozenset(spec.pii_fields)
     kept = audit.kept_payload(spec.audit.value, payload, result, pii=pii)
+    if body_bytes is not None:
+        return kept  # scrubbing never makes a payload much longer than its body
     size = len(json.dumps(kept, default=str))
-    if size <= MAX_AUDIT_PAYLOAD_BYTES:
-        return kept
+    return kept if size <= MAX_AUDIT_PAYLOAD_BYTES else _omitted(size)
+
+
+def _omitted(size: int) -> dict[str, str]:
     return {"omitted": f"the payload's {size} bytes exceed the audit limit"}
 
 

@@ -50,8 +50,13 @@ _SECRET_WORDS = (
 )
 _SECRET_SUFFIXES = ("token", "pwd")
 
-_EMAIL = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
-_BEARER = re.compile(r"\b(?:bearer|token)\s+[A-Za-z0-9\-._~+/]{8,}=*", re.IGNORECASE)
+# Every repetition is bounded or anchored on a literal, so that scrubbing a
+# long string takes time in proportion to its length (an unbounded ``[...]+@``
+# would retry from every position of a megabyte without an ``@``).
+_EMAIL = re.compile(
+    r"[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){1,8}"
+)
+_BEARER = re.compile(r"\b(?:bearer|token)[ \t]{1,8}[A-Za-z0-9\-._~+/]{8,}=*", re.I)
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*")
 _DIGIT_RUN = re.compile(r"(?<![0-9])[0-9](?:[ \-]?[0-9]){12,18}(?![0-9])")
 

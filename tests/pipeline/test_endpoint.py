@@ -425,3 +425,16 @@ async def test_an_execution_whose_process_died_is_interrupted_at_the_next_start(
 
     assert response.status_code == 200
     assert response.json()["data"]["status"] == "interrupted"
+
+
+async def test_a_megabyte_payload_is_refused_and_not_copied_into_the_audit(
+    probe_app: RunningApp,
+) -> None:
+    """A 1 MB string fails validation; the record says it was omitted."""
+
+    response = await _call(probe_app, "probe.touch", {"tag": "x" * 1_000_000})
+
+    assert response.status_code == 400
+    [record] = await _audit(probe_app)
+    assert set(record["payload"]) == {"omitted"}
+    assert probe_of(probe_app).calls == []
