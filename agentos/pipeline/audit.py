@@ -202,7 +202,7 @@ class AuditWriter:
         except errors.AgentOSError as exc:
             if intent is None:
                 raise _refusal() from exc
-            self._defer(entry)
+            self._defer(entry, exc)
             return None
 
     async def recover(self, older_than: timedelta) -> int:
@@ -336,13 +336,14 @@ class AuditWriter:
 
     # -- records the database refused after their action ran ---------------
 
-    def _defer(self, entry: _Entry) -> None:
+    def _defer(self, entry: _Entry, exc: errors.AgentOSError) -> None:
         log_event(
             logger,
             "audit.deferred",
             logging.ERROR,
             action=entry.row.get("action"),
             actor=entry.row.get("actor"),
+            reason=exc.message,
             hint="the database refused the finished record; it is retried",
         )
         if len(self._deferred) >= MAX_DEFERRED:
