@@ -160,12 +160,17 @@ class AuditWriter:
     ) -> None:
         self.db = db
         self.owner = owner or _process_name()
-        batching = {"window_seconds": window_seconds, "max_batch": max_batch}
         self._intents: GroupCommit[tuple[str, dict[str, Any]], None] = GroupCommit(
-            "audit-intents", self._write_intents, **batching
+            "audit-intents",
+            self._write_intents,
+            window_seconds=window_seconds,
+            max_batch=max_batch,
         )
         self._records: GroupCommit[_Entry, int] = GroupCommit(
-            "audit-records", self._write_records, **batching
+            "audit-records",
+            self._write_records,
+            window_seconds=window_seconds,
+            max_batch=max_batch,
         )
         self._deferred: list[_Entry] = []
         self._retrying: asyncio.Task[None] | None = None

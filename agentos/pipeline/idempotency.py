@@ -47,7 +47,7 @@ from agentos.errors import (
     IdempotencyKeyReused,
     InvalidIdempotencyKey,
 )
-from agentos.state.base import Script, StateStore
+from agentos.state.base import Script, StateStore, Value
 
 if TYPE_CHECKING:
     from agentos.state.keyspace import Keyspace
@@ -117,7 +117,7 @@ def storable(status: int) -> bool:
 class Headers(Protocol):
     """A multi-valued header mapping (Sanic's and httpx's both fit)."""
 
-    def getall(self, key: str, default: Any = ...) -> list[str]: ...
+    def getall(self, key: str, default: list[str], /) -> list[str]: ...
 
 
 def key_from_headers(headers: Headers) -> str | None:
@@ -229,7 +229,7 @@ def _complete(view: Keyspace, keys: list[str], args: list[str], now: float) -> i
     if args[1] == Event.RELEASE.value:
         return view.delete(keys[0])
 
-    fields = {
+    fields: dict[str, Value] = {
         "state": "completed",
         "status": args[2],
         "body": args[3],
@@ -300,7 +300,7 @@ class Idempotency:
         if not storable(status):
             return await self.release(claim)
         kept = {name: value for name, value in headers.items() if name in KEPT_HEADERS}
-        args = [
+        args: list[Value] = [
             claim.owner,
             Event.COMPLETE.value,
             status,
@@ -312,7 +312,7 @@ class Idempotency:
 
     async def release(self, claim: Claim) -> bool:
         """Forget the claim, so that a retry with the same key runs."""
-        args = [claim.owner, Event.RELEASE.value, 0, "", "{}", self.ttl_ms]
+        args: list[Value] = [claim.owner, Event.RELEASE.value, 0, "", "{}", self.ttl_ms]
         return bool(await self.state.run(COMPLETE, [claim.key], args))
 
 

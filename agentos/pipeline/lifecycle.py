@@ -56,7 +56,7 @@ def build_breakers(settings: Settings, state: Any) -> Breakers:
     )
 
 
-async def open_pipeline(app: Sanic) -> None:
+async def open_pipeline(app: Sanic[Any, Any]) -> None:
     """Build and start this worker's pipeline (``before_server_start``)."""
     settings: Settings = app.ctx.settings
     knobs = settings.pipeline
@@ -118,7 +118,7 @@ async def open_pipeline(app: Sanic) -> None:
     await stats.start()
 
 
-async def close_pipeline(app: Sanic) -> None:
+async def close_pipeline(app: Sanic[Any, Any]) -> None:
     """Write what is queued and stop the background work (``after_server_stop``)."""
     pipeline: Pipeline | None = getattr(app.ctx, "pipeline", None)
     if pipeline is None:

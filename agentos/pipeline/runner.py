@@ -40,7 +40,8 @@ from agentos import errors
 from agentos.http.body import json_body
 from agentos.http.envelope import fail, ok
 from agentos.logs import bind, log_event, trace_id_var
-from agentos.pipeline import audit, idempotency
+from agentos.pipeline import audit as audit_log
+from agentos.pipeline import idempotency as idem
 from agentos.pipeline.authz import Decision, authorize
 from agentos.pipeline.breaker import Breakers, Permit, Snapshot
 from agentos.pipeline.client_ip import request_client_ip
@@ -83,7 +84,7 @@ class Trail:
     policy_version: str | None = None
     outcome: str | None = None
     intent: str | None = None
-    claim: idempotency.Claim | None = None
+    claim: idem.Claim | None = None
     headers: dict[str, str] = field(default_factory=dict)
 
     def kept_payload(self) -> Any:
@@ -95,12 +96,12 @@ class Trail:
     def record(self, status: int | None, error_code: str | None) -> dict[str, Any]:
         """The audit record of the call as far as it is known."""
         principal = self.principal
-        return audit.new_record(
+        return audit_log.new_record(
             actor=principal.subject if principal else "anonymous",
             roles=list(principal.roles) if principal else [],
             action=(self.action or UNRESOLVED)[:MAX_AUDIT_TEXT],
             payload=self.kept_payload(),
-            decision=audit.ALLOWED if self.allowed else audit.DENIED,
+            decision=audit_log.ALLOWED if self.allowed else audit_log.DENIED,
             rule=self.rule or (None if self.allowed else self.stage),
             outcome=self.outcome if status is not None else None,
             status=status,
@@ -126,9 +127,9 @@ class Pipeline:
     access_policy: Callable[[], Any]
     """The access policy in force now (it is replaced when policies reload)."""
     limiter: Any
-    idempotency: idempotency.Idempotency
+    idempotency: idem.Idempotency
     breakers: Breakers
-    audit: audit.AuditWriter
+    audit: audit_log.AuditWriter
     executions: Executions
     stats: ActionStats
     policy_version: str | None = None
@@ -178,12 +179,12 @@ class Pipeline:
         trail.payload = _audited(spec, call.arguments, body_bytes=trail.body_bytes)
         replay = await self._idempotency(request, principal, spec, call, trail)
         if replay is not None:
-            trail.outcome = audit.REPLAYED
+            trail.outcome = audit_log.REPLAYED
             return raw(
                 replay.body,
                 status=replay.status,
                 content_type="application/json",
-                headers=idempotency.replay_headers(replay),
+                headers=idem.replay_headers(replay),
             )
         return await self._execute(spec, call, principal, decision, trail)
 
@@ -239,11 +240,11 @@ class Pipeline:
         spec: ActionSpec,
         call: Call,
         trail: Trail,
-    ) -> idempotency.Replay | None:
+    ) -> idem.Replay | None:
         trail.stage = "idempotency"
         if not self.settings.stages.idempotency:
             return None
-        key = trail.idempotency_key = idempotency.key_from_headers(request.headers)
+        key = trail.idempotency_key = idem.key_from_headers(request.headers)
         if key is None:
             if spec.idempotency.value == "required":
                 raise errors.InvalidIdempotencyKey(
@@ -251,9 +252,9 @@ class Pipeline:
                     "use a fresh random key and repeat it on every retry."
                 )
             return None
-        print_ = idempotency.fingerprint(spec.name, call.arguments)
+        print_ = idem.fingerprint(spec.name, call.arguments)
         outcome = await self.idempotency.begin(principal.subject, key, print_)
-        if isinstance(outcome, idempotency.Replay):
+        if isinstance(outcome, idem.Replay):
             log_event(logger, "idempotency.replayed", action=spec.name)
             return outcome
         trail.claim = outcome
@@ -384,7 +385,7 @@ class Pipeline:
 
     async def on_breaker_transition(self, snapshot: Snapshot, forced: bool) -> None:
         """Audit a breaker's transition as a record of the system's own."""
-        record = audit.new_record(
+        record = audit_log.new_record(
             actor="system",
             roles=[],
             action=f"breaker.{snapshot.transition}",
@@ -393,9 +394,9 @@ class Pipeline:
                 "state": snapshot.state.value,
                 "generation": snapshot.generation,
             },
-            decision=audit.ALLOWED,
+            decision=audit_log.ALLOWED,
             rule="operator" if forced else "breakers.yaml",
-            outcome=audit.SUCCEEDED,
+            outcome=audit_log.SUCCEEDED,
             trace_id=trace_id_var.get() or None,
             policy_version=self.policy_version,
         )
@@ -430,7 +431,7 @@ def _audited(
     if body_bytes is not None and body_bytes > MAX_AUDIT_PAYLOAD_BYTES:
         return _omitted(body_bytes)  # too long to keep: not worth scrubbing
     pii = frozenset(spec.pii_fields)
-    kept = audit.kept_payload(spec.audit.value, payload, result, pii=pii)
+    kept = audit_log.kept_payload(spec.audit.value, payload, result, pii=pii)
     if body_bytes is not None:
         return kept  # scrubbing never makes a payload much longer than its body
     size = len(json.dumps(kept, default=str))
@@ -443,10 +444,10 @@ def _omitted(size: int) -> dict[str, str]:
 
 def _outcome(status: int) -> str:
     if status == 202:
-        return audit.ACCEPTED
+        return audit_log.ACCEPTED
     if status < 400:
-        return audit.SUCCEEDED
-    return audit.FAILED if status >= 500 else audit.REFUSED
+        return audit_log.SUCCEEDED
+    return audit_log.FAILED if status >= 500 else audit_log.REFUSED
 
 
 def _error_code(response: HTTPResponse) -> str | None:
