@@ -38,6 +38,11 @@ call or when the cached state ages out, whichever comes first; in OPEN and
 HALF_OPEN every call asks the store. The decisions are plain functions
 (``evaluate``, ``TRANSITIONS``) that the Python twins call and the Lua bodies
 mirror.
+
+Known shortcoming: an outcome is recorded when the call returns. A sync call
+that never returns is never counted (the pipeline sets no dispatch timeout),
+so a service whose calls hang rather than fail opens its breaker only through
+the calls that do come back slow; only trial permits expire by themselves.
 """
 
 from __future__ import annotations

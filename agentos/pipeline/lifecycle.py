@@ -4,7 +4,9 @@
 services are open: it builds every stage's adapter, starts the audit writer,
 the executions' heartbeat and the statistics flush, and leaves the
 ``Pipeline`` in ``app.ctx.pipeline`` (the breakers also in
-``app.ctx.breakers``, which the ``system.breaker.*`` actions use). At start
+``app.ctx.breakers``). A service that trips or resets breakers (the
+``system.breaker.*`` actions) builds its own ``build_breakers(settings,
+state)``: the state is shared, so both see the same breakers. At start
 it also recovers what a dead process left: audit intents older than
 ``audit_recover_after_seconds`` and executions whose heartbeat stopped.
 
