@@ -179,10 +179,17 @@ def _from_environment(env: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _parse_scalar(raw: str) -> Any:
+    text = raw.strip()
+    if not text:
+        return None
     try:
-        return yaml.safe_load(raw) if raw.strip() else None
+        value = yaml.safe_load(text)
     except yaml.YAMLError:
         return raw
+    # Only flow syntax makes a list or mapping: "prefix:" stays a string.
+    if isinstance(value, dict | list) and text[0] not in "[{":
+        return raw
+    return value
 
 
 def _nest(path: list[str], value: Any) -> dict[str, Any]:

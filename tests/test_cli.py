@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -14,6 +15,7 @@ import pytest
 
 from agentos.auth.tokens import TokenKeys, decode_token
 from tests.fixtures.app import free_port
+from tests.fixtures.services import REDIS_URL, require_service
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -109,11 +111,9 @@ def test_token_issue_with_refresh_prints_a_session_pair(tmp_path: Path) -> None:
     assert decode_token(keys, pair["access_token"])["sub"] == "u-1"
 
 
-@pytest.mark.slow
-def test_serve_on_the_embedded_default_answers_health(tmp_path: Path) -> None:
-    """`agentos serve` with no settings runs on SQLite and memory; /health is 200."""
+def serve_and_read_health(env: dict[str, str]) -> dict:
+    """Run `agentos serve` on a free port with ``env``; return /health's body."""
     port = free_port()
-    env = {"AGENTOS_DATA_DIR": str(tmp_path / "var")}
     clean = {k: v for k, v in os.environ.items() if not k.startswith("AGENTOS_")}
     process = subprocess.Popen(
         [sys.executable, "-m", "agentos", "serve", "--port", str(port)],
@@ -121,15 +121,44 @@ def test_serve_on_the_embedded_default_answers_health(tmp_path: Path) -> None:
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     try:
-        body = _wait_for_health(port, process)
+        return _wait_for_health(port, process)
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+@pytest.mark.slow
+def test_serve_on_the_embedded_default_answers_health(tmp_path: Path) -> None:
+    """`agentos serve` with no settings runs on SQLite and memory; /health is 200."""
+
+    body = serve_and_read_health({"AGENTOS_DATA_DIR": str(tmp_path / "var")})
 
     assert body["data"]["status"] == "ok"
     assert body["data"]["checks"]["database"]["backend"] == "sqlite"
     assert body["data"]["checks"]["state"]["backend"] == "memory"
     assert (tmp_path / "var" / "agentos.db").exists()
+
+
+@pytest.mark.slow
+def test_serve_on_postgresql_and_redis_names_them_in_health(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """With both URLs set, the same service runs on them and /health says so."""
+    require_service("Redis", "127.0.0.1", 6379)
+    env = {
+        "AGENTOS_DATA_DIR": str(tmp_path / "var"),
+        "AGENTOS_DATABASE_URL": postgres_url,
+        "AGENTOS_REDIS_URL": REDIS_URL,
+        "AGENTOS_REDIS_PREFIX": f"agentos-cli-test-{uuid.uuid4().hex[:8]}:",
+    }
+
+    body = serve_and_read_health(env)
+
+    checks = body["data"]["checks"]
+    assert body["data"]["status"] == "ok"
+    assert checks["database"]["backend"] == "postgresql"
+    assert checks["state"]["backend"] == "redis"
+    assert not (tmp_path / "var" / "agentos.db").exists()
 
 
 def _wait_for_health(port: int, process: subprocess.Popen[str]) -> dict:

@@ -120,3 +120,30 @@ def test_shipped_config_file_validates_against_the_json_schema() -> None:
     document = yaml.safe_load((REPO / "config.yaml").read_text())
 
     jsonschema.validate(document, schema)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param("agentos-blue:", "agentos-blue:", id="trailing-colon-stays-text"),
+        pytest.param("a: b", "a: b", id="block-mapping-stays-text"),
+        pytest.param("- x", "- x", id="block-list-stays-text"),
+    ],
+)
+def test_environment_text_that_looks_like_yaml_blocks_stays_text(
+    tmp_path: Path, raw: str, expected: str
+) -> None:
+    """Only flow syntax ([...] or {...}) turns an environment value into a structure."""
+
+    settings = load_settings(tmp_path / "none.yaml", env={"AGENTOS_REDIS_PREFIX": raw})
+
+    assert settings.redis_prefix == expected
+
+
+def test_environment_flow_list_becomes_a_list(tmp_path: Path) -> None:
+    """A flow list in the environment sets a list setting."""
+    env = {"AGENTOS_CORS_ORIGINS": '["https://a.example", "https://b.example"]'}
+
+    settings = load_settings(tmp_path / "none.yaml", env=env)
+
+    assert settings.cors_origins == ["https://a.example", "https://b.example"]
