@@ -30,12 +30,15 @@ recorded as a success. Every transition bumps a generation number; an
 outcome is counted only in the generation its call started in, so calls
 that began before a breaker opened cannot close or reopen it afterwards.
 
-Round trips. A call costs one script in CLOSED: the outcome is recorded with
-``RECORD``, whose reply carries the breaker's state, and each worker keeps
-that state for ``cache_seconds`` to skip ``ACQUIRE`` while it is CLOSED. So a
-breaker opened by another worker is seen by this one at its next recorded
-call or when the cached state ages out, whichever comes first; in OPEN and
-HALF_OPEN every call asks the store. The decisions are plain functions
+Round trips. In CLOSED a successful call costs none and a failed one one
+script. Each worker keeps the state the last reply showed for
+``cache_seconds`` and skips ``ACQUIRE`` while it is CLOSED; it holds back
+its successes for up to ``flush_seconds`` and reports them in one ``RECORD``
+with the next failure or on a timer (a string of outcome marks, counted in
+order), so a window fills in the order calls ended, give or take that
+delay. A breaker opened by another worker is seen by this one at its next
+report or when the cached state ages out, whichever comes first; in OPEN
+and HALF_OPEN every call asks the store. The decisions are plain functions
 (``evaluate``, ``TRANSITIONS``) that the Python twins call and the Lua bodies
 mirror.
 
@@ -47,6 +50,7 @@ the calls that do come back slow; only trial permits expire by themselves.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 import secrets
@@ -70,6 +74,8 @@ logger = logging.getLogger("agentos.breaker")
 
 T = TypeVar("T")
 POLICY_FILE = "breakers.yaml"
+SUCCESS_FLUSH_SECONDS = 0.1
+"""How long a worker may hold back the successes it saw in CLOSED."""
 
 
 class State(enum.Enum):
@@ -274,29 +280,35 @@ end
 if state == 'half_open' and redis.call('ZREM', KEYS[2], ARGV[9]) == 0 then
     return {state, gen, 0, '', ''}
 end
-local mark = ARGV[10]
 local limit = size
 if state == 'half_open' then limit = trials end
-if #window < limit then
-    window = window .. mark
-else
-    window = string.sub(window, 1, pos) .. mark .. string.sub(window, pos + 2)
-    pos = (pos + 1) % limit
-end
-redis.call('HSET', KEYS[1], 'window', window, 'pos', pos)
-
-local _, failed = string.gsub(window, '[13]', '')
-local _, slow = string.gsub(window, '[23]', '')
-local too_bad = failed * 100 >= fail_thr * #window or slow * 100 >= slow_thr * #window
 local event = ''
-if state == 'closed' and #window >= minimum and too_bad then
-    event = move('open', 'opened', now + open_ms)
-elseif state == 'half_open' and #window >= trials then
-    if too_bad then
-        event = move('open', 'reopened', now + open_ms)
+local started = gen
+for i = 1, #ARGV[10] do
+    if gen ~= started then break end
+    local mark = string.sub(ARGV[10], i, i)
+    if #window < limit then
+        window = window .. mark
     else
-        event = move('closed', 'closed', 0)
+        window = string.sub(window, 1, pos) .. mark .. string.sub(window, pos + 2)
+        pos = (pos + 1) % limit
     end
+    local _, failed = string.gsub(window, '[13]', '')
+    local _, slow = string.gsub(window, '[23]', '')
+    local too_bad = failed * 100 >= fail_thr * #window
+        or slow * 100 >= slow_thr * #window
+    if state == 'closed' and #window >= minimum and too_bad then
+        event = move('open', 'opened', now + open_ms)
+    elseif state == 'half_open' and #window >= trials then
+        if too_bad then
+            event = move('open', 'reopened', now + open_ms)
+        else
+            event = move('closed', 'closed', 0)
+        end
+    end
+end
+if gen == started then
+    redis.call('HSET', KEYS[1], 'window', window, 'pos', pos)
 end
 return {state, gen, math.max(till - now, 0), '', event}
 """
@@ -399,15 +411,23 @@ def _record(view: Keyspace, keys: list[str], args: list[str], now: float) -> lis
         return b.reply(wait=0)
 
     limit = policy.window_size if b.state is State.CLOSED else policy.half_open_calls
-    b.window, b.pos = slide(b.window, b.pos, args[9], limit)
-    view.hset(keys[0], {"window": b.window, "pos": b.pos})
+    started, event = b.gen, ""
+    for mark in args[9]:
+        if b.gen != started:
+            break  # the rest belongs to a generation that has ended
+        b.window, b.pos = slide(b.window, b.pos, mark, limit)
+        event = _evaluate_mark(b, policy) or event
+    if b.gen == started:
+        view.hset(keys[0], {"window": b.window, "pos": b.pos})
+    return b.reply(event=event)
+
+
+def _evaluate_mark(b: _Breaker, policy: BreakerPolicy) -> str:
     event = evaluate(b.state, b.window, policy)
     if event is None:
-        return b.reply()
+        return ""
     open_until = b.now_ms + round(policy.open_seconds * 1000)
-    return b.reply(
-        event=b.move(event, 0 if event is Event.TRIALS_PASSED else open_until)
-    )
+    return b.move(event, 0 if event is Event.TRIALS_PASSED else open_until)
 
 
 def _force(view: Keyspace, keys: list[str], args: list[str], now: float) -> list[Any]:
@@ -420,7 +440,7 @@ def _force(view: Keyspace, keys: list[str], args: list[str], now: float) -> list
 ACQUIRE = Script("breaker.acquire", _ACQUIRE_LUA, _acquire)
 """ARGV: policy numbers, then a permit id to issue in HALF_OPEN."""
 RECORD = Script("breaker.record", _RECORD_LUA, _record)
-"""ARGV: policy numbers, then the call's generation, its permit, its mark."""
+"""ARGV: policy numbers, then the calls' generation, a permit, their marks in order."""
 FORCE = Script("breaker.force", _FORCE_LUA, _force)
 """ARGV: policy numbers, then ``tripped`` (and the open time in ms) or ``reset``."""
 
@@ -503,13 +523,17 @@ class Breakers:
         policies: BreakerPolicies,
         *,
         cache_seconds: float = 1.0,
+        flush_seconds: float = SUCCESS_FLUSH_SECONDS,
         on_transition: Transition | None = None,
     ) -> None:
         self.state = state
         self.policies = policies
         self.cache_seconds = cache_seconds
+        self.flush_seconds = flush_seconds
         self.on_transition = on_transition
         self._known: dict[str, _Known] = {}
+        self._successes: dict[str, tuple[int, int]] = {}  # service: generation, count
+        self._flusher: asyncio.Task[None] | None = None
 
     async def acquire(self, service: str) -> Permit:
         """Leave to call ``service`` now, or raise ``CircuitOpen`` (503)."""
@@ -532,8 +556,58 @@ class Breakers:
         """Count the call's outcome (``error`` is what it raised, if anything)."""
         policy = self.policies.for_service(permit.service)
         outcome = classify(error, time.perf_counter() - permit.started, policy)
-        args = [permit.generation, permit.permit, outcome.value]
+        if outcome is Outcome.OK and not permit.permit and self.flush_seconds > 0:
+            return self._hold_success(permit)
+        marks = self._held_successes(permit, policy) + outcome.value
+        args = [permit.generation, permit.permit, marks]
         return await self._run(RECORD, permit.service, args)
+
+    async def flush(self) -> None:
+        """Report the successes held back so far."""
+        held, self._successes = self._successes, {}
+        for service, (generation, count) in held.items():
+            marks = Outcome.OK.value * min(
+                count, self.policies.for_service(service).window_size
+            )
+            try:
+                await self._run(RECORD, service, [generation, "", marks])
+            except AgentOSError as exc:  # successes only: losing them opens nothing
+                log_event(
+                    logger,
+                    "breaker.flush_failed",
+                    logging.WARNING,
+                    service=service,
+                    reason=exc.message,
+                )
+
+    async def close(self) -> None:
+        """Report what is held back, and stop."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+            await asyncio.gather(self._flusher, return_exceptions=True)
+            self._flusher = None
+        await self.flush()
+
+    def _hold_success(self, permit: Permit) -> Snapshot:
+        generation, count = self._successes.get(permit.service, (permit.generation, 0))
+        if generation != permit.generation:
+            count = 0  # successes of another generation would be ignored anyway
+        self._successes[permit.service] = (permit.generation, count + 1)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_soon())
+        known = self._known.get(permit.service)
+        state = known.state if known else State.CLOSED
+        return Snapshot(permit.service, state, permit.generation)
+
+    def _held_successes(self, permit: Permit, policy: BreakerPolicy) -> str:
+        generation, count = self._successes.pop(permit.service, (0, 0))
+        if generation != permit.generation:
+            return ""
+        return Outcome.OK.value * min(count, policy.window_size)
+
+    async def _flush_soon(self) -> None:
+        await asyncio.sleep(self.flush_seconds)
+        await self.flush()
 
     async def call(self, service: str, work: Callable[[], Awaitable[T]]) -> T:
         """Run ``work`` under the service's breaker."""

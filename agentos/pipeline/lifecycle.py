@@ -13,7 +13,7 @@ it also recovers what a dead process left: audit intents older than
 ``close_pipeline`` runs in ``after_server_stop`` before the stores close
 (Sanic runs shutdown listeners in reverse order of registration): queued
 audit records are written, this worker's unfinished executions are marked
-interrupted, and the last statistics are flushed.
+interrupted, and the last statistics and breaker successes are reported.
 """
 
 from __future__ import annotations
@@ -126,6 +126,7 @@ async def close_pipeline(app: Sanic[Any, Any]) -> None:
     if pipeline is None:
         return
     await pipeline.stats.close()
+    await pipeline.breakers.close()
     await pipeline.executions.close()
     await pipeline.audit.close()
 

@@ -140,7 +140,9 @@ def breakers(state: StateStore, transitions: list[tuple[str, str, bool]]) -> Bre
         transitions.append((snapshot.service, snapshot.transition, forced))
 
     policies = BreakerPolicies(defaults=POLICY)
-    return Breakers(state, policies, cache_seconds=0, on_transition=seen)
+    return Breakers(
+        state, policies, cache_seconds=0, flush_seconds=0, on_transition=seen
+    )
 
 
 async def _fail(breakers: Breakers, service: str, times: int) -> None:
@@ -284,8 +286,8 @@ async def test_cached_closed_state_skips_the_round_trip_until_it_ages(
 ) -> None:
     """A worker caching CLOSED learns of another's OPEN at its next record."""
     policies = BreakerPolicies(defaults=POLICY)
-    mine = Breakers(state, policies, cache_seconds=60)
-    other = Breakers(state, policies, cache_seconds=60)
+    mine = Breakers(state, policies, cache_seconds=60, flush_seconds=0)
+    other = Breakers(state, policies, cache_seconds=60, flush_seconds=0)
     await _succeed(mine, "jobs", 1)
 
     await _fail(other, "jobs", 3)
@@ -303,3 +305,39 @@ async def _answer() -> int:
 
 async def _crash() -> int:
     raise RuntimeError("boom")
+
+
+async def test_held_back_successes_reach_the_window_in_order(state: StateStore) -> None:
+    """Successes wait for the next failure and are counted before it."""
+    policies = BreakerPolicies(defaults=POLICY)
+    breakers = Breakers(state, policies, cache_seconds=60, flush_seconds=60)
+    await _succeed(breakers, "jobs", 2)
+    assert (await breakers.snapshot("jobs")).state is State.CLOSED
+
+    await _fail(breakers, "jobs", 1)
+    still_closed = await breakers.snapshot("jobs")
+    await _fail(breakers, "jobs", 1)
+
+    assert still_closed.state is State.CLOSED
+    assert (await breakers.snapshot("jobs")).state is State.OPEN
+
+
+async def test_successes_alone_are_reported_on_a_timer_and_at_close(
+    state: StateStore,
+) -> None:
+    """Held successes reach the store: with them two failures fill the window."""
+    policies = BreakerPolicies(defaults=POLICY)
+    timed = Breakers(state, policies, cache_seconds=60, flush_seconds=0.05)
+    closing = Breakers(state, policies, cache_seconds=60, flush_seconds=60)
+    other = Breakers(state, policies, cache_seconds=0, flush_seconds=0)
+    await _succeed(timed, "jobs", 2)
+    await _succeed(closing, "queue", 2)
+
+    await asyncio.sleep(0.2)
+    await closing.close()
+    await _fail(other, "jobs", 2)
+    await _fail(other, "queue", 2)
+
+    assert (await other.snapshot("jobs")).state is State.OPEN
+    assert (await other.snapshot("queue")).state is State.OPEN
+    await timed.close()
