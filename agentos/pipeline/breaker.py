@@ -533,7 +533,15 @@ class Breakers:
         self.on_transition = on_transition
         self._known: dict[str, _Known] = {}
         self._successes: dict[str, tuple[int, int]] = {}  # service: generation, count
+        self._policies: dict[str, BreakerPolicy] = {}
         self._flusher: asyncio.Task[None] | None = None
+
+    def policy(self, service: str) -> BreakerPolicy:
+        """The policy of ``service``'s breaker (resolved once per service)."""
+        found = self._policies.get(service)
+        if found is None:
+            found = self._policies[service] = self.policies.for_service(service)
+        return found
 
     async def acquire(self, service: str) -> Permit:
         """Leave to call ``service`` now, or raise ``CircuitOpen`` (503)."""
@@ -554,7 +562,7 @@ class Breakers:
 
     async def record(self, permit: Permit, error: BaseException | None) -> Snapshot:
         """Count the call's outcome (``error`` is what it raised, if anything)."""
-        policy = self.policies.for_service(permit.service)
+        policy = self.policy(permit.service)
         outcome = classify(error, time.perf_counter() - permit.started, policy)
         if outcome is Outcome.OK and not permit.permit and self.flush_seconds > 0:
             return self._hold_success(permit)
@@ -566,9 +574,7 @@ class Breakers:
         """Report the successes held back so far."""
         held, self._successes = self._successes, {}
         for service, (generation, count) in held.items():
-            marks = Outcome.OK.value * min(
-                count, self.policies.for_service(service).window_size
-            )
+            marks = Outcome.OK.value * min(count, self.policy(service).window_size)
             try:
                 await self._run(RECORD, service, [generation, "", marks])
             except AgentOSError as exc:  # successes only: losing them opens nothing
@@ -640,7 +646,7 @@ class Breakers:
     async def _run(
         self, script: Script, service: str, extra: list[Any], *, forced: bool = False
     ) -> Snapshot:
-        args = [*_policy_args(self.policies.for_service(service)), *extra]
+        args = [*_policy_args(self.policy(service)), *extra]
         reply = await self.state.run(script, breaker_keys(service), args)
         snapshot = Snapshot.from_reply(service, reply)
         self._remember(snapshot)
