@@ -48,6 +48,7 @@ from agentos.store.base import Executor, Row
 
 logger = logging.getLogger("agentos.store")
 
+PRAGMA_ATTEMPTS = 100
 PRAGMAS = (
     # First, so that every later step (switching to WAL included) waits for a
     # lock held by another connection instead of failing at once.
@@ -136,6 +137,23 @@ def split_script(sql: str) -> list[str]:
 def _drop_comment(match: re.Match[str]) -> str:
     text = match.group(0)
     return "" if text.startswith(("--", "/*")) else text
+
+
+async def _run_pragma(connection: aiosqlite.Connection, pragma: str) -> None:
+    """Run ``pragma``, retrying while another connection holds the file.
+
+    Switching to WAL needs the file to itself and SQLite may answer "database
+    is locked" at once, without waiting out ``busy_timeout``, while a second
+    process is migrating; a fresh file is only contended for moments.
+    """
+    for attempt in range(PRAGMA_ATTEMPTS):
+        try:
+            await connection.execute(pragma)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == PRAGMA_ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(0.05)
 
 
 class SQLiteDatabase:
@@ -264,7 +282,7 @@ class SQLiteDatabase:
             with self._translating():
                 connection.row_factory = _dict_row  # type: ignore[assignment]
                 for pragma in PRAGMAS:
-                    await connection.execute(pragma)
+                    await _run_pragma(connection, pragma)
         except BaseException:
             await connection.close()
             raise
