@@ -115,6 +115,14 @@ def test_policies_merge_service_overrides_over_defaults(tmp_path: Path) -> None:
     assert policies.for_service("queue").open_seconds == BreakerPolicy().open_seconds
 
 
+def test_the_shipped_policy_file_loads() -> None:
+    """policies/breakers.yaml is valid and its defaults are the documented ones."""
+
+    policies = load_policies(Path(__file__).resolve().parents[2] / "policies")
+
+    assert policies.defaults == BreakerPolicy()
+
+
 def test_a_bad_policy_file_stops_the_start(tmp_path: Path) -> None:
     """An unknown key or an out-of-range value is a ConfigError naming the file."""
     (tmp_path / "breakers.yaml").write_text("services:\n  jobs: {window_siz: 5}\n")
