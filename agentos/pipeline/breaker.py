@@ -536,6 +536,11 @@ class Breakers:
         self._policies: dict[str, BreakerPolicy] = {}
         self._flusher: asyncio.Task[None] | None = None
 
+    def use(self, policies: BreakerPolicies) -> None:
+        """Apply new policies (a reload); states and windows stay as they are."""
+        self.policies = policies
+        self._policies = {}
+
     def policy(self, service: str) -> BreakerPolicy:
         """The policy of ``service``'s breaker (resolved once per service)."""
         found = self._policies.get(service)

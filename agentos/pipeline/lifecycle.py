@@ -108,7 +108,7 @@ async def open_pipeline(app: Sanic[Any, Any]) -> None:
         policy_version=policy_version(settings.policies_dir),
     )
     breakers.on_transition = pipeline.on_breaker_transition
-    ctx.registry.on_swap(lambda _: _refresh_policy_version(pipeline, settings))
+    ctx.registry.on_swap(lambda _: _reload_policies(pipeline, settings))
     ctx.pipeline, ctx.breakers, ctx.audit, ctx.executions = (
         pipeline,
         breakers,
@@ -138,8 +138,20 @@ def _limiter(ctx: Any, settings: Settings) -> Any:
     return RateLimiter(ctx.state, load_rate_limits(settings.policies_dir))
 
 
-def _refresh_policy_version(pipeline: Pipeline, settings: Settings) -> None:
+def _reload_policies(pipeline: Pipeline, settings: Settings) -> None:
+    # The registry reloaded (policies/ included): read breakers.yaml again;
+    # a broken file leaves the old policies serving.
     pipeline.policy_version = policy_version(settings.policies_dir)
+    try:
+        pipeline.breakers.use(load_policies(settings.policies_dir))
+    except errors.ConfigError as exc:
+        log_event(
+            logger,
+            "breakers.reload_failed",
+            logging.ERROR,
+            report=str(exc),
+            hint="the previous breaker policies keep serving",
+        )
 
 
 async def _recover(writer: AuditWriter, executions: Executions, after: float) -> None:

@@ -438,3 +438,23 @@ async def test_a_megabyte_payload_is_refused_and_not_copied_into_the_audit(
     [record] = await _audit(probe_app)
     assert set(record["payload"]) == {"omitted"}
     assert probe_of(probe_app).calls == []
+
+
+async def test_a_registry_reload_reads_the_breaker_policies_again(
+    probe_app: RunningApp, probe_dirs: dict[str, Any]
+) -> None:
+    """After a reload, a tighter probe breaker opens after two failures."""
+    (probe_dirs["policies_dir"] / "breakers.yaml").write_text(
+        "services:\n  probe: {window_size: 2, minimum_calls: 2}\n"
+    )
+    actions = probe_dirs["actions_dir"] / "probe.yaml"
+    actions.write_text(actions.read_text() + "\n# reloaded\n")
+
+    outcome = probe_app.app.ctx.registry.reload()
+    for _ in range(2):
+        await _call(probe_app, "probe.fail")
+    refused = await _call(probe_app, "probe.fail")
+
+    assert outcome.ok and outcome.version != outcome.previous
+    assert refused.json()["error_code"] == "CIRCUIT_OPEN"
+    assert len(probe_of(probe_app).calls) == 2
