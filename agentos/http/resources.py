@@ -16,26 +16,22 @@ from typing import Any
 
 from sanic import Request
 
-from agentos.auth.access import reads_all, require_any
-from agentos.auth.tokens import verify_request
+from agentos.auth.access import READ_ALL
 from agentos.errors import BadRequest
 from agentos.http.envelope import first_value
-from agentos.logs import trace_id_var
+from agentos.http.request import bounded_int
+from agentos.http.request import caller as request_caller
 from agentos.services.base import CallContext
 
 Args = Mapping[str, Sequence[str]]
 
 
 async def caller(request: Request, roles: frozenset[str], doing: str) -> CallContext:
-    """Authenticate the request and require one of ``roles`` (403 otherwise)."""
-    principal = await verify_request(request)
-    require_any(principal, roles, doing)
-    return CallContext(
-        principal=principal,
-        trace_id=trace_id_var.get(),
-        client_ip=request.remote_addr or request.ip,
-        own_only=not reads_all(principal),
-    )
+    """Authenticate the request and require one of ``roles`` (403 otherwise).
+
+    A caller without a read-everything role is limited to what it owns.
+    """
+    return await request_caller(request, allowed=roles, sees_all=READ_ALL, doing=doing)
 
 
 def query_int(
@@ -45,14 +41,7 @@ def query_int(
     raw = first_value(args, name)
     if raw is None:
         return default
-    raw = raw.strip()
-    number = int(raw) if raw.lstrip("-").isdigit() and len(raw) <= 12 else None
-    if number is None or not low <= number <= high:
-        raise BadRequest(
-            f"'{name}' must be a whole number from {low} to {high}.",
-            details=[{"field": name, "value": raw[:100], "allowed": f"{low}..{high}"}],
-        )
-    return number
+    return bounded_int(raw, name, low=low, high=high)
 
 
 def query_time(args: Args, name: str) -> datetime | None:

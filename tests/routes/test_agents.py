@@ -122,7 +122,7 @@ async def test_performance_answers_per_agent_over_the_window(api: RunningApp) ->
     assert agent["id"] in {a.id for a in report.agents}
 
 
-@pytest.mark.parametrize("window", ["0", "-1", "1000000000", "abc", "1.5"])
+@pytest.mark.parametrize("window", ["0", "-1", "1000000000", "abc", "1.5", "²", "-²"])
 async def test_a_bad_window_is_refused(api: RunningApp, window: str) -> None:
     """window_minutes outside 1..10080 or not a whole number is 400."""
 
