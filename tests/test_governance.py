@@ -10,6 +10,8 @@ clients generated from the file match the running service.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -70,9 +72,17 @@ async def test_at_most_fifty_endpoints_each_tagged(embedded_api: RunningApp) -> 
     assert untagged <= UNTAGGED_ALLOWED
 
 
-async def test_exported_document_is_current_and_valid(embedded_api: RunningApp) -> None:
-    """schemas/openapi.json equals the served document and passes the validator."""
-    document = await served_document(embedded_api)
+def test_exported_document_is_current_and_valid() -> None:
+    """schemas/openapi.json equals what a fresh process serves, and is valid.
+
+    A fresh process, because sanic-ext keeps its document builder for the
+    whole process: apps other tests start leave components behind in it.
+    """
+    result = subprocess.run(
+        [sys.executable, "-m", "agentos", "openapi"],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=True,
+    )
+    document = json.loads(result.stdout)
 
     validate(document)
     assert json.loads(EXPORTED.read_text()) == document, "run `make openapi`"
