@@ -260,7 +260,8 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(self.process.stderr.read().decode()[-2000:])  # type: ignore[union-attr]
+                stderr = self.process.stderr.read()  # type: ignore[union-attr]
+                raise RuntimeError(stderr.decode()[-2000:])
             try:
                 if httpx.get(self.url + "/health", timeout=1).status_code == 200:
                     return

@@ -105,7 +105,8 @@ def _boolean(node: Schema, name: str) -> Any:
 
 def _array(node: Schema, name: str) -> Any:
     item = annotation(node["items"], f"{name}Item")
-    return Annotated[list[item], Strict(), *_lengths(node, "minItems", "maxItems")]  # type: ignore[valid-type]
+    bounds = _lengths(node, "minItems", "maxItems")
+    return Annotated[list[item], Strict(), *bounds]  # type: ignore[valid-type]
 
 
 def _object(node: Schema, name: str) -> Any:
