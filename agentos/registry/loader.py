@@ -32,12 +32,7 @@ from typing import Any
 from agentos.registry import schema as subset
 from agentos.registry.metaschema import check_file
 from agentos.registry.models import camel
-from agentos.registry.policies import (
-    RATE_LIMITS_FILE,
-    ROLES_FILE,
-    Policies,
-    load_policies,
-)
+from agentos.registry.policies import Policies, load_policies
 from agentos.registry.problems import Problem, RegistryError, escape
 from agentos.registry.registry import Registry, build_registry
 from agentos.registry.source import SourceFile, content_hash, read_yaml, yaml_files
@@ -120,9 +115,15 @@ def lint(
 
 
 def version_of(actions: Path, policies: Path) -> str:
-    """The content hash of the declarations and policies: the registry version."""
-    names = (ROLES_FILE, RATE_LIMITS_FILE)
-    policy_files = [(f"{policies.name}/{name}", policies / name) for name in names]
+    """The content hash of the declarations and policies: the registry version.
+
+    Every policy file counts, not only the two the registry reads: an edit
+    of ``access.yaml`` or ``breakers.yaml`` alone must change the version,
+    or a reload would stop at "unchanged" and never hand the new file to
+    the listeners that read it.
+    """
+    folder = policies.name
+    policy_files = [(f"{folder}/{path.name}", path) for path in yaml_files(policies)]
     return content_hash([*_files(actions), *policy_files])
 
 

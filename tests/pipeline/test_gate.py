@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import pytest
 import yaml
 
 from agentos.pipeline.gate import reload_policies
@@ -51,3 +53,40 @@ async def test_a_broken_edit_leaves_the_old_policies_serving(
     assert not applied
     assert app.app.ctx.access_policy.trusted_proxies == 0
     assert answer.headers["RateLimit-Policy"] == '"public";q=12;w=60'
+
+
+async def test_an_edit_of_access_yaml_alone_is_in_force_after_a_registry_reload(
+    make_app: AppMaker, tmp_path: Path
+) -> None:
+    """Only access.yaml changes; the registry's reload still applies the allowlist."""
+    policies = write_policies(tmp_path)
+    app = await make_app(policies_dir=policies)
+    admin = app.auth("ops", "admin")
+    before = await app.client.get("/api/admin/ssot", headers=admin)
+    edit(policies / "access.yaml", admin_allowlist=["10.0.0.0/8"])
+
+    outcome = await app.app.ctx.registry.reload_async()
+    after = await app.client.get("/api/admin/ssot", headers=admin)
+
+    assert before.status_code == 200
+    assert outcome.changed
+    assert (after.status_code, after.json()["error_code"]) == (403, "IP_NOT_ALLOWED")
+
+
+async def test_a_broken_access_yaml_keeps_the_old_allowlist_after_a_reload(
+    make_app: AppMaker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The registry reloads, the broken access.yaml is logged and not applied."""
+    policies = write_policies(tmp_path)
+    app = await make_app(policies_dir=policies)
+    admin = app.auth("ops", "admin")
+    edit(policies / "access.yaml", admin_allowlist=["not-a-network"])
+
+    with caplog.at_level(logging.ERROR, logger="agentos.auth"):
+        outcome = await app.app.ctx.registry.reload_async()
+    answer = await app.client.get("/api/admin/ssot", headers=admin)
+
+    assert outcome.ok
+    assert answer.status_code == 200
+    [record] = [r for r in caplog.records if r.getMessage() == "policies.reload_failed"]
+    assert "not-a-network" in record.fields["report"]  # type: ignore[attr-defined]

@@ -77,6 +77,31 @@ def test_a_clean_edit_is_swapped_in_and_listeners_hear_of_it(tmp_path: Path) -> 
     assert heard == [holder.current]
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("access.yaml", id="access"),
+        pytest.param("breakers.yaml", id="breakers"),
+        pytest.param("rate_limits.yaml", id="rate-limits"),
+        pytest.param("roles.yaml", id="roles"),
+    ],
+)
+def test_an_edit_of_any_one_policy_file_alone_is_a_new_version(
+    tmp_path: Path, name: str
+) -> None:
+    """Every file of policies/ is in the version, so the reload reaches listeners."""
+    holder = holder_for(tmp_path)
+    heard = []
+    holder.on_swap(heard.append)
+    policy = holder.source.policies / name
+    policy.write_text(policy.read_text() + "\n# edited\n")
+
+    outcome = holder.reload()
+
+    assert outcome.changed
+    assert heard == [holder.current]
+
+
 def test_a_broken_edit_leaves_the_old_registry_serving_and_logs_the_report(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
