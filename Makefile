@@ -50,8 +50,10 @@ openapi: $(VENV)/.installed
 	$(BIN)/python -m agentos openapi > schemas/openapi.json
 	$(BIN)/python -m agentos openapi --inventory > schemas/endpoints.txt
 
-## schemas: regenerate schemas/config.schema.json from the settings model
+## schemas: regenerate schemas/config.schema.json from the settings model and
+## export the packaged action meta-schema to schemas/action.schema.json
 schemas: $(VENV)/.installed
+	cp agentos/registry/action.schema.json schemas/action.schema.json
 	$(BIN)/python -c 'import json; from agentos.config import settings_json_schema as s; \
 	print(json.dumps(s(), indent=2))' > schemas/config.schema.json
 

@@ -4,7 +4,8 @@ Every endpoint is recorded in ``schemas/endpoints.txt`` (method, path, tags);
 adding, removing or retagging one without updating the inventory fails here,
 so a change of the public surface is always a reviewed change.
 ``schemas/openapi.json`` must be the document the service serves, so that
-clients generated from the file match the running service.
+clients generated from the file match the running service, and
+``schemas/action.schema.json`` must be the meta-schema the package ships.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from openapi_spec_validator import validate
 
 from agentos.config import Settings
 from agentos.http.inventory import HTTP_METHODS, inventory_lines
+from agentos.registry.metaschema import meta_schema_file
 from tests.fixtures.app import RunningApp, base_settings, start_app, stop_app
 
 REPO = Path(__file__).resolve().parents[1]
 INVENTORY = REPO / "schemas" / "endpoints.txt"
 EXPORTED = REPO / "schemas" / "openapi.json"
+META_SCHEMA_EXPORT = REPO / "schemas" / "action.schema.json"
 UNTAGGED_ALLOWED = {("GET", "/"), ("GET", "/health")}
 MAX_ENDPOINTS = 50
 
@@ -86,3 +89,14 @@ def test_exported_document_is_current_and_valid() -> None:
 
     validate(document)
     assert json.loads(EXPORTED.read_text()) == document, "run `make openapi`"
+
+
+def test_exported_action_meta_schema_is_the_packaged_one() -> None:
+    """schemas/action.schema.json is a byte-for-byte export of the package's copy."""
+    packaged = meta_schema_file().read_bytes()
+
+    exported = META_SCHEMA_EXPORT.read_bytes()
+
+    assert exported == packaged, (
+        "edit agentos/registry/action.schema.json, then run `make schemas`"
+    )

@@ -1,7 +1,10 @@
 """Checking a YAML file against a JSON Schema, with messages for people.
 
-The meta-schema of an actions file lives in ``schemas/action.schema.json``;
-the policy files have their schemas in ``agentos.registry.policies``. Both
+The meta-schema of an actions file ships inside the package
+(``agentos/registry/action.schema.json``, read as package data, so an
+installed copy loads actions too); ``schemas/action.schema.json`` is its
+export for editors and clients, kept equal by a governance test. The policy
+files have their schemas in ``agentos.registry.policies``. Both
 are checked here, and ``jsonschema``'s errors are turned into ``Problem``
 records: one per unknown key (with the keys that would be allowed), keyword
 mistakes named by the schema type they do not fit, and each message ending
@@ -12,7 +15,8 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from pathlib import Path
+from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -22,18 +26,18 @@ from agentos.registry.formats import FORMAT_CHECKER
 from agentos.registry.problems import Problem, escape
 from agentos.registry.source import SourceFile
 
-# The schemas/ folder sits beside the package in the repository. The service
-# is run from a checkout (actions.d/ and policies/ live there too), so the
-# meta-schema is read from there rather than copied into the package.
-META_SCHEMA_PATH = (
-    Path(__file__).resolve().parents[2] / "schemas" / "action.schema.json"
-)
+META_SCHEMA_NAME = "action.schema.json"
+
+
+def meta_schema_file() -> Traversable:
+    """The meta-schema as package data: found in a checkout and an install alike."""
+    return resources.files("agentos.registry").joinpath(META_SCHEMA_NAME)
 
 
 @cache
 def actions_validator() -> Draft202012Validator:
     """The validator of an actions file, built once per process."""
-    schema = json.loads(META_SCHEMA_PATH.read_text(encoding="utf-8"))
+    schema = json.loads(meta_schema_file().read_text(encoding="utf-8"))
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
 
