@@ -12,8 +12,15 @@ hurt a control plane:
   not retried, since Redis may have run the command and a retry would double
   the wait. A command whose connection broke after it was sent may run twice;
   a counter may then count one extra.
-* **Pool.** A ``BlockingConnectionPool``: a burst waits up to
-  ``pool_timeout`` for a free connection rather than failing outright.
+* **One multiplexed connection** (``redis_mux``) carries every command that
+  never blocks: keys, hashes, sorted sets, scripts. It costs a fraction of
+  redis-py's client CPU per command and has a watchdog instead of a timer
+  per command. It never retries: a command whose connection broke may
+  have run, so the caller sees ``DependencyDown`` and the next command
+  connects again.
+* **Pool.** redis-py's ``BlockingConnectionPool`` serves what may block or
+  iterate (SCAN, streams); a burst waits up to ``pool_timeout`` for a free
+  connection rather than failing outright.
 * **Pub/sub** subscriptions hold connections from a pool of their own, and
   **blocking stream reads** wait in slices shorter than the read timeout
   (see ``redis_messaging``).
@@ -30,6 +37,7 @@ Driver exceptions stop at this adapter, translated by ``redis_errors``.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -38,13 +46,14 @@ from typing import Any
 from redis.asyncio import BlockingConnectionPool, ConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import EqualJitterBackoff
-from redis.exceptions import ConnectionError, ResponseError
+from redis.exceptions import ConnectionError, NoScriptError, ResponseError
 
 from agentos import errors
 from agentos.state.base import Script, Value, encode, ttl_ms
 from agentos.state.lock import StoreLock
 from agentos.state.redis_errors import OUTAGES, translated
 from agentos.state.redis_messaging import RedisMessaging, text
+from agentos.state.redis_mux import MultiplexedRedis
 from agentos.state.scripts import INCR_WITH_TTL, redis_reply
 
 DEFAULT_TIMEOUT = 1.0
@@ -70,13 +79,20 @@ class RedisState(RedisMessaging):
     backend = "redis"
 
     def __init__(
-        self, commands: Redis, listener: Redis, *, prefix: str, timeout: float
+        self,
+        commands: Redis,
+        listener: Redis,
+        mux: MultiplexedRedis,
+        *,
+        prefix: str,
+        timeout: float,
     ) -> None:
         self.prefix = prefix
         self._redis = commands
         self._listener = listener
+        self._mux = mux
         self._timeout = timeout
-        self._scripts: dict[Script, Any] = {}
+        self._scripts: dict[Script, str] = {}
         where = commands.connection_pool.connection_kwargs
         self.address = where.get("path") or f"{where.get('host')}:{where.get('port')}"
 
@@ -99,6 +115,7 @@ class RedisState(RedisMessaging):
         return cls(
             Redis.from_pool(commands),
             Redis.from_pool(listeners),
+            MultiplexedRedis(url, timeout=timeout),
             prefix=prefix,
             timeout=timeout,
         )
@@ -111,7 +128,7 @@ class RedisState(RedisMessaging):
     @translated
     async def get(self, key: str) -> bytes | None:
         """The string at ``key``."""
-        value: bytes | None = await self._redis.get(self._key(key))
+        value: bytes | None = await self._mux.execute("GET", self._key(key))
         return value
 
     @translated
@@ -119,38 +136,41 @@ class RedisState(RedisMessaging):
         self, key: str, value: Value, *, ttl: float | None = None, nx: bool = False
     ) -> bool:
         """Store ``value``; with ``nx`` only if absent."""
-        px = None if ttl is None else ttl_ms(ttl)
-        reply = await self._redis.set(self._key(key), encode(value), px=px, nx=nx)
-        return bool(reply)
+        command: list[Value] = ["SET", self._key(key), encode(value)]
+        if ttl is not None:
+            command += ["PX", ttl_ms(ttl)]
+        if nx:
+            command.append("NX")
+        return await self._mux.execute(*command) is not None
 
     @translated
     async def delete(self, *keys: str) -> int:
         """Remove ``keys``; return how many existed."""
         if not keys:
             return 0
-        return int(await self._redis.unlink(*map(self._key, keys)))
+        return int(await self._mux.execute("UNLINK", *map(self._key, keys)))
 
     @translated
     async def exists(self, key: str) -> bool:
         """Whether ``key`` holds anything."""
-        return bool(await self._redis.exists(self._key(key)))
+        return bool(await self._mux.execute("EXISTS", self._key(key)))
 
     @translated
     async def incr(self, key: str, amount: int = 1, *, ttl: float | None = None) -> int:
         """Add ``amount``; a ``ttl`` is applied only when the key is created."""
         if ttl is None:
-            return int(await self._redis.incrby(self._key(key), amount))
+            return int(await self._mux.execute("INCRBY", self._key(key), amount))
         return int(await self.run(INCR_WITH_TTL, [key], [amount, ttl_ms(ttl)]))
 
     @translated
     async def expire(self, key: str, ttl: float) -> bool:
         """Expire ``key`` in ``ttl`` seconds; ``False`` if it is absent."""
-        return bool(await self._redis.pexpire(self._key(key), ttl_ms(ttl)))
+        return bool(await self._mux.execute("PEXPIRE", self._key(key), ttl_ms(ttl)))
 
     @translated
     async def ttl(self, key: str) -> float | None:
         """Seconds left, or ``None``."""
-        ms = await self._redis.pttl(self._key(key))
+        ms = await self._mux.execute("PTTL", self._key(key))
         return None if ms < 0 else ms / 1000
 
     @translated
@@ -182,69 +202,72 @@ class RedisState(RedisMessaging):
     async def hset(self, key: str, mapping: dict[str, Value]) -> None:
         """Set fields of the hash at ``key``."""
         if mapping:
-            encoded = {field: encode(value) for field, value in mapping.items()}
-            await self._redis.hset(self._key(key), mapping=encoded)
+            pairs = [part for item in mapping.items() for part in item]
+            await self._mux.execute("HSET", self._key(key), *map(encode, pairs))
 
     @translated
     async def hget(self, key: str, field: str) -> bytes | None:
         """One field of the hash at ``key``."""
-        value: bytes | None = await self._redis.hget(self._key(key), field)
+        value: bytes | None = await self._mux.execute("HGET", self._key(key), field)
         return value
 
     @translated
     async def hgetall(self, key: str) -> dict[str, bytes]:
         """Every field of the hash at ``key``."""
-        fields = await self._redis.hgetall(self._key(key))
-        return {text(name): value for name, value in fields.items()}
+        flat = await self._mux.execute("HGETALL", self._key(key))
+        return {text(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
 
     @translated
     async def hdel(self, key: str, *fields: str) -> int:
         """Remove fields; return how many existed."""
         if not fields:
             return 0
-        return int(await self._redis.hdel(self._key(key), *fields))
+        return int(await self._mux.execute("HDEL", self._key(key), *fields))
 
     @translated
     async def hincrby(self, key: str, field: str, amount: int = 1) -> int:
         """Add ``amount`` to an integer field."""
-        return int(await self._redis.hincrby(self._key(key), field, amount))
+        return int(await self._mux.execute("HINCRBY", self._key(key), field, amount))
 
     @translated
     async def zadd(self, key: str, mapping: dict[str, float]) -> int:
         """Add members; return how many were new."""
         if not mapping:
             return 0
-        return int(await self._redis.zadd(self._key(key), mapping))
+        pairs = [part for member, score in mapping.items() for part in (score, member)]
+        return int(await self._mux.execute("ZADD", self._key(key), *pairs))
 
     @translated
     async def zrem(self, key: str, *members: str) -> int:
         """Remove members; return how many existed."""
         if not members:
             return 0
-        return int(await self._redis.zrem(self._key(key), *members))
+        return int(await self._mux.execute("ZREM", self._key(key), *members))
 
     @translated
     async def zrange(
         self, key: str, start: int = 0, stop: int = -1, *, withscores: bool = False
     ) -> list[str] | list[tuple[str, float]]:
         """Members by ascending score, ``stop`` inclusive."""
-        reply = await self._redis.zrange(
-            self._key(key), start, stop, withscores=withscores
-        )
+        command: list[Value] = ["ZRANGE", self._key(key), start, stop]
         if withscores:
-            return [(text(member), float(score)) for member, score in reply]
+            command.append("WITHSCORES")
+        reply = await self._mux.execute(*command)
+        if withscores:
+            pairs = range(0, len(reply), 2)
+            return [(text(reply[i]), float(reply[i + 1])) for i in pairs]
         return [text(member) for member in reply]
 
     @translated
     async def zcard(self, key: str) -> int:
         """How many members the set has."""
-        return int(await self._redis.zcard(self._key(key)))
+        return int(await self._mux.execute("ZCARD", self._key(key)))
 
     @translated
     async def zscore(self, key: str, member: str) -> float | None:
         """The score of ``member``."""
-        score: float | None = await self._redis.zscore(self._key(key), member)
-        return score
+        score = await self._mux.execute("ZSCORE", self._key(key), member)
+        return None if score is None else float(score)
 
     # -- scripts and locks -------------------------------------------------
 
@@ -252,14 +275,18 @@ class RedisState(RedisMessaging):
     async def run(
         self, script: Script, keys: Sequence[str], args: Sequence[Value]
     ) -> Any:
-        """Run the script's Lua body by EVALSHA, loading it again if Redis forgot."""
-        registered = self._scripts.get(script)
-        if registered is None:
-            registered = self._scripts[script] = self._redis.register_script(script.lua)
+        """Run the script's Lua body by EVALSHA, sending the body if Redis forgot it."""
+        sha = self._scripts.get(script)
+        if sha is None:
+            sha = self._scripts[script] = hashlib.sha1(script.lua.encode()).hexdigest()
 
-        names, values = [self._key(key) for key in keys], [encode(arg) for arg in args]
+        names = [self._key(key) for key in keys]
+        tail = (len(names), *names, *args)
         try:
-            reply = await registered(keys=names, args=values, client=self._redis)
+            try:
+                reply = await self._mux.execute("EVALSHA", sha, *tail)
+            except NoScriptError:  # a restarted or flushed Redis: EVAL caches it again
+                reply = await self._mux.execute("EVAL", script.lua, *tail)
         except ResponseError as exc:
             if isinstance(exc, OUTAGES):
                 raise
@@ -277,10 +304,11 @@ class RedisState(RedisMessaging):
     async def ping(self) -> float:
         """Round-trip a PING; return its latency in milliseconds."""
         started = time.perf_counter()
-        await self._redis.ping()
+        await self._mux.execute("PING")
         return (time.perf_counter() - started) * 1000
 
     async def close(self) -> None:
         """Close both connection pools."""
+        await self._mux.close()
         await self._redis.aclose()
         await self._listener.aclose()
