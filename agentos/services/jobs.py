@@ -8,8 +8,10 @@ then write with a compare-and-set on the row's status and ``updated_at``. Of
 two concurrent moves only one writes; the other reads the new row and is
 judged again, so two cancels of one job make one transition and one 409.
 
-Visibility: under ``ctx.own_only`` (the ``user`` role) a job of another
-owner is answered exactly like a job that does not exist.
+Owners: a job belongs to the subject of the token that created it, stored
+as given: a user's id or any other subject ("ops-alice") of at most 255
+characters. Visibility: under ``ctx.own_only`` (the ``user`` role) a job of
+another owner is answered exactly like a job that does not exist.
 """
 
 from __future__ import annotations
@@ -39,7 +41,15 @@ from agentos.services.job_lifecycle import (
 )
 from agentos.services.job_queries import JobQuery
 from agentos.services.queue import CANCEL_CHANNEL, QueueService
-from agentos.services.records import Row, is_uuid, public, require_uuid, utc_now
+from agentos.services.records import (
+    MAX_SUBJECT,
+    Row,
+    is_uuid,
+    public,
+    require_subject,
+    require_uuid,
+    utc_now,
+)
 from agentos.store.base import Executor
 
 logger = logging.getLogger("agentos.jobs")
@@ -111,7 +121,7 @@ class JobsService(Service):
         self, ctx: CallContext, *, user_id: str, page: int = 1, per_page: int = 20
     ) -> tuple[list[Row], Page]:
         """One user's jobs, newest first; another user's are 404 under own_only."""
-        user_id = require_uuid(user_id, "user_id")
+        user_id = require_subject(user_id, "user_id")
         if ctx.own_only and user_id != ctx.principal.subject:
             raise NotFound("No user with this id is visible to you.")
         query = JobQuery(owner_id=user_id)
@@ -411,11 +421,13 @@ def _scope(ctx: CallContext) -> JobQuery:
 
 def _new_owner(ctx: CallContext) -> str:
     subject = ctx.principal.subject
-    if not is_uuid(subject):
+    if not 1 <= len(subject) <= MAX_SUBJECT:
         raise Forbidden(
-            "Jobs belong to user accounts; this token's subject is not a user id."
+            f"A job's owner is its creator's token subject, which must be 1 to "
+            f"{MAX_SUBJECT} characters; this token's is {len(subject)}. Ask for a "
+            "token with a shorter subject."
         )
-    return str(uuid.UUID(subject))
+    return subject
 
 
 def _check_worker(row: Row, worker_id: str | None) -> None:

@@ -50,6 +50,24 @@ def require_uuid(value: object, field: str) -> str:
         ) from None
 
 
+MAX_SUBJECT = 255
+"""Longest token subject that may own jobs, clips and uploads (the column's limit)."""
+
+
+def require_subject(value: str, field: str) -> str:
+    """``value`` as an owner's subject, or a 400 naming ``field``.
+
+    An owner is the token subject that created the row: a user's id or any
+    other name ("ops-alice"), stored as given.
+    """
+    if 1 <= len(value) <= MAX_SUBJECT:
+        return value
+    raise BadRequest(
+        f"'{field}' must be a token subject of 1 to {MAX_SUBJECT} characters.",
+        details=[{"field": field, "length": len(value)}],
+    )
+
+
 def is_uuid(value: object) -> bool:
     """Whether ``value`` is text that names a UUID."""
     try:

@@ -2,7 +2,9 @@
 
 ``upload_plan`` holds the rules (names, sizes, chunk layout, states) and
 ``upload_storage`` the disk; this service ties them to the ``uploads`` table
-and to the caller. A user sees and changes only their own uploads, and
+and to the caller. An upload belongs to the subject of the token that opened
+it, stored as given (a user's id or a name such as "ops-alice", at most 255
+characters). A user sees and changes only their own uploads, and
 another user's upload answers 404 so that its existence does not leak;
 admins and operators may act on every upload, the other roles only read.
 
@@ -28,6 +30,7 @@ from agentos.logs import log_event
 from agentos.services.agent_reports import now
 from agentos.services.base import CallContext, Service, operation
 from agentos.services.catalog import register
+from agentos.services.records import MAX_SUBJECT
 from agentos.services.upload_plan import (
     CONTENT_TYPE,
     DEFAULT_CONTENT_TYPE,
@@ -386,13 +389,13 @@ def _own_subject(ctx: CallContext) -> str:
     principal = ctx.principal
     if not (writes_all(principal) or principal.has_role("user")):
         raise Forbidden("Only the roles user, operator and admin may upload files.")
-    try:
-        return str(uuid.UUID(principal.subject))
-    except ValueError:
+    if not 1 <= len(principal.subject) <= MAX_SUBJECT:
         raise Forbidden(
-            "Uploads belong to user accounts, and this token's subject is not a "
-            "user id; upload with a user's token."
-        ) from None
+            f"An upload's owner is its creator's token subject, which must be 1 to "
+            f"{MAX_SUBJECT} characters; this token's is {len(principal.subject)}. "
+            "Ask for a token with a shorter subject."
+        )
+    return principal.subject
 
 
 def _write_scope(ctx: CallContext) -> str | None:

@@ -185,6 +185,32 @@ async def test_a_user_gets_404_for_another_users_job(
     assert own.status_code == 200
 
 
+async def test_a_subject_that_is_no_user_id_creates_and_reads_its_jobs(
+    api: RunningApp, kind: str
+) -> None:
+    """'ops-alice' creates, reads and lists her job; another subject gets 404."""
+    alice = f"ops-alice-{uuid.uuid4().hex[:6]}"
+    bob = f"bench-admin-{uuid.uuid4().hex[:6]}"
+    mine, theirs = api.auth(alice, "user"), api.auth(bob, "user")
+
+    job = await create(api, alice, kind)
+    one = await api.client.get(f"/api/jobs/{job['id']}", headers=mine)
+    listed = await api.client.get(f"/api/jobs/user/{alice}", headers=mine)
+    history = await api.client.get("/api/jobs/history", headers=mine)
+    hidden = [
+        await api.client.get(f"/api/jobs/{job['id']}", headers=theirs),
+        await api.client.get(f"/api/jobs/user/{alice}", headers=theirs),
+    ]
+    bobs = await api.client.get("/api/jobs/history", headers=theirs)
+
+    assert job["owner_id"] == alice
+    assert one.status_code == 200 and one.json()["data"]["owner_id"] == alice
+    assert [j["id"] for j in listed.json()["data"]] == [job["id"]]
+    assert [j["id"] for j in history.json()["data"]] == [job["id"]]
+    assert [r.status_code for r in hidden] == [404, 404]
+    assert bobs.json()["data"] == []
+
+
 async def test_readonly_reads_every_users_jobs(api: RunningApp, kind: str) -> None:
     """A readonly caller reads any job and any user's list."""
     owner = new_user()
@@ -203,7 +229,6 @@ async def test_non_uuid_ids_are_400s(api: RunningApp) -> None:
     requests = [
         ("GET", "/api/jobs/not-a-uuid"),
         ("GET", "/api/jobs/123/clips"),
-        ("GET", "/api/jobs/user/alice"),
         ("POST", "/api/jobs/%2e%2e/cancel"),
         ("POST", "/api/jobs/1' OR '1'='1/retry"),
     ]
@@ -213,6 +238,17 @@ async def test_non_uuid_ids_are_400s(api: RunningApp) -> None:
 
         assert response.status_code == 400, f"{path}: {response.text}"
         assert response.json()["error_code"] == "VALIDATION_ERROR"
+
+
+async def test_a_user_id_is_any_subject_up_to_255_characters(api: RunningApp) -> None:
+    """/api/jobs/user/<id> takes any subject; one over 255 characters is a 400."""
+    named = await api.client.get("/api/jobs/user/alice", headers=api.auth())
+    long = await api.client.get(f"/api/jobs/user/{'a' * 256}", headers=api.auth())
+
+    assert named.status_code == 200 and named.json()["data"] == []
+    assert long.status_code == 400
+    assert long.json()["error_code"] == "VALIDATION_ERROR"
+    assert "255" in long.json()["error"]
 
 
 async def test_history_filters_sorts_and_pages(api: RunningApp, kind: str) -> None:

@@ -29,9 +29,11 @@ OCTET = {"Content-Type": "application/octet-stream"}
 class Uploader:
     """One user of the running API, sending files in chunks."""
 
-    def __init__(self, api: RunningApp, role: str = "user") -> None:
+    def __init__(
+        self, api: RunningApp, role: str = "user", subject: str | None = None
+    ) -> None:
         self.api = api
-        self.subject = str(uuid.uuid4())
+        self.subject = subject or str(uuid.uuid4())
         self.headers = api.auth(self.subject, role)
 
     async def init(self, data: bytes, **changes: Any) -> Any:
@@ -413,6 +415,31 @@ async def test_another_users_upload_answers_404_everywhere(api: RunningApp) -> N
 
     assert [r.status_code for r in responses] == [404, 404, 404]
     assert (await owner.status(upload["id"])).json()["data"]["received_chunks"] == 0
+
+
+async def test_a_subject_that_is_no_user_id_uploads_and_keeps_it_private(
+    api: RunningApp,
+) -> None:
+    """'ops-alice' opens, sends, finalizes, reads and lists her upload; another
+    subject that is no user id gets 404 for it and an empty list."""
+    alice = Uploader(api, subject=f"ops-alice-{uuid.uuid4().hex[:6]}")
+    bob = Uploader(api, subject=f"bench-admin-{uuid.uuid4().hex[:6]}")
+    data = os.urandom(CHUNK + 10)
+
+    upload = await alice.open(data)
+    await alice.send(upload, data)
+    finalized = await alice.finalize(upload["id"])
+    status = await alice.status(upload["id"])
+    listed = await api.client.get("/api/upload", headers=alice.headers)
+    hidden = await bob.status(upload["id"])
+    bobs = await api.client.get("/api/upload", headers=bob.headers)
+
+    assert finalized.status_code == 200, finalized.text
+    assert status.json()["data"]["owner_id"] == alice.subject
+    assert status.json()["data"]["status"] == "complete"
+    assert [u["id"] for u in listed.json()["data"]] == [upload["id"]]
+    assert hidden.status_code == 404
+    assert bobs.json()["data"] == []
 
 
 @pytest.mark.parametrize(

@@ -87,12 +87,24 @@ async def test_an_agent_with_a_broken_schema_is_a_conflict(stores: Stores) -> No
     assert await stores.db.fetchval("SELECT COUNT(*) FROM jobs") == 0
 
 
-async def test_a_subject_that_is_no_user_id_cannot_own_jobs(stores: Stores) -> None:
-    """Jobs belong to user accounts; a token for 'system' cannot create one."""
+async def test_a_subject_that_is_no_user_id_owns_its_jobs(stores: Stores) -> None:
+    """A token for 'ops-alice' creates a job it owns, stored under that name."""
     agent = await register_agent(stores.db)
-    ctx = CallContext(Principal(subject="system", roles=("admin",)))
+    ctx = CallContext(Principal(subject="ops-alice", roles=("operator",)))
 
-    with pytest.raises(Forbidden):
+    job = await make_job(stores.services, ctx, kind=agent["kind"])
+
+    stored = await stores.db.fetchval("SELECT owner_id FROM jobs WHERE id = $1",
+                                      job["id"])
+    assert job["owner_id"] == stored == "ops-alice"
+
+
+async def test_a_subject_over_255_characters_cannot_own_jobs(stores: Stores) -> None:
+    """A subject longer than the owner column is a 403 that says why."""
+    agent = await register_agent(stores.db)
+    ctx = CallContext(Principal(subject="s" * 256, roles=("admin",)))
+
+    with pytest.raises(Forbidden, match="255"):
         await make_job(stores.services, ctx, kind=agent["kind"])
 
 

@@ -280,11 +280,22 @@ async def test_a_user_lists_only_their_own_uploads(stores: Stores) -> None:
     assert [u["id"] for u in listed] == [second["id"], first["id"]]
 
 
-async def test_a_subject_that_is_no_user_id_cannot_upload(stores: Stores) -> None:
-    """Uploads belong to user accounts; a service subject is refused."""
+async def test_a_subject_that_is_no_user_id_owns_its_uploads(stores: Stores) -> None:
+    """A token for 'ci-bot' opens an upload it owns, stored under that name."""
     ctx = CallContext(principal=Principal(subject="ci-bot", roles=("admin",)))
 
-    with pytest.raises(Forbidden, match="user id"):
+    upload = await open_upload(stores, ctx, b"x")
+
+    stored = await stores.db.fetchval("SELECT owner_id FROM uploads WHERE id = $1",
+                                      upload["id"])
+    assert upload["owner_id"] == stored == "ci-bot"
+
+
+async def test_a_subject_over_255_characters_cannot_upload(stores: Stores) -> None:
+    """A subject longer than the owner column is a 403 that says why."""
+    ctx = CallContext(principal=Principal(subject="s" * 256, roles=("admin",)))
+
+    with pytest.raises(Forbidden, match="255"):
         await open_upload(stores, ctx, b"x")
 
 

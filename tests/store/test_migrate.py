@@ -6,6 +6,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import cast
 from urllib.parse import urlsplit
@@ -194,3 +195,73 @@ async def test_an_applied_migration_edited_afterwards_is_reported(
 
     assert applied == []
     assert [r.getMessage() for r in caplog.records] == ["migration.edited"]
+
+
+# -- 0050_owner_subjects --------------------------------------------------------
+
+JOB_ID = "0b5e7c1a-1111-4c1e-9a57-2b1f0c6d7e8a"
+OWNER = "3f2c0b8e-5d0a-4c1e-9a57-2b1f0c6d7e8a"
+STAMP = "2026-12-01T09:00:00+00:00"
+
+
+async def seed_uuid_owners(db: MigrationTarget) -> None:
+    """A job, its clip and an upload owned by a user id, as before 0050."""
+    stamp = datetime.fromisoformat(STAMP)
+    await db.execute(
+        "INSERT INTO jobs (id, owner_id, kind, params, created_at, updated_at) "
+        "VALUES ($1, $2, 'clip.cut', $3, $4, $4)", JOB_ID, OWNER, {}, stamp,
+    )
+    await db.execute(
+        "INSERT INTO clips (id, job_id, owner_id, path, start_ms, end_ms, "
+        "size_bytes, sha256, created_at) VALUES ($1, $2, $3, 'c/1.mp4', 0, 10, 5, "
+        "'ab', $4)", "0b5e7c1a-2222-4c1e-9a57-2b1f0c6d7e8a", JOB_ID, OWNER, stamp,
+    )
+    await db.execute(
+        "INSERT INTO uploads (id, owner_id, filename, size_bytes, chunk_size, "
+        "total_chunks, created_at, updated_at) VALUES ($1, $2, 'a.mp4', 5, 5, 1, "
+        "$3, $3)", "0b5e7c1a-3333-4c1e-9a57-2b1f0c6d7e8a", OWNER, stamp,
+    )
+
+
+async def test_owner_subjects_keep_existing_owners_and_take_any_text(
+    fresh: MigrationTarget,
+) -> None:
+    """After 0050 old rows keep their owners and a non-UUID subject can own rows."""
+    shipped = list(migrations_for(fresh.dialect))
+    before = [m for m in shipped if m.number < 50]
+    await migrate.apply_pending(fresh, before)
+    await seed_uuid_owners(fresh)
+
+    applied = await migrate.apply_pending(fresh, shipped)
+    await fresh.execute(
+        "INSERT INTO jobs (id, owner_id, kind, params, created_at, updated_at) "
+        "VALUES ($1, '1234', 'clip.cut', $2, $3, $3)",
+        "0b5e7c1a-4444-4c1e-9a57-2b1f0c6d7e8a", {}, datetime.fromisoformat(STAMP),
+    )
+
+    assert "0050_owner_subjects" in applied
+    for table in ("jobs", "clips", "uploads"):
+        owners = await fresh.fetch(f"SELECT owner_id FROM {table} WHERE owner_id = $1",
+                                   OWNER)
+        assert [row["owner_id"] for row in owners] == [OWNER], table
+    numeric = await fresh.fetchval("SELECT owner_id FROM jobs WHERE owner_id = '1234'")
+    assert numeric == "1234"
+    clip_job = await fresh.fetchval("SELECT job_id FROM clips")
+    assert clip_job == JOB_ID
+
+
+@pytest.mark.parametrize("owner", [
+    pytest.param("", id="empty"),
+    pytest.param("x" * 256, id="too-long"),
+])
+async def test_an_owner_must_be_1_to_255_characters(
+    database: Database, owner: str
+) -> None:
+    """The owner column refuses an empty subject and one over 255 characters."""
+    with pytest.raises(errors.BadRequest, match="owner_id"):
+        await database.execute(
+            "INSERT INTO uploads (id, owner_id, filename, size_bytes, chunk_size, "
+            "total_chunks, created_at, updated_at) VALUES ($1, $2, 'a', 1, 1, 1, "
+            "$3, $3)", "0b5e7c1a-5555-4c1e-9a57-2b1f0c6d7e8a", owner,
+            datetime.fromisoformat(STAMP),
+        )
