@@ -81,6 +81,25 @@ class UploadSettings(_Section):
     max_file_bytes: int = Field(default=5 * 1024**3, ge=1)
     max_chunk_bytes: int = Field(default=16 * 1024**2, ge=1024)
     min_chunk_bytes: int = Field(default=64 * 1024, ge=1)
+    finalize_grace_seconds: int = Field(
+        default=600,
+        ge=60,
+        le=86_400,
+        description="How long an upload may stay 'finalizing' before the stale "
+        "sweep takes it for a crashed finalize and reopens it; keep it above the "
+        "longest assembly of a max_file_bytes file.",
+    )
+
+
+class MetricsSettings(_Section):
+    """Who may read ``GET /metrics``."""
+
+    require_auth: bool = Field(
+        default=True,
+        description="Ask for an access token whose roles read everything "
+        "(admin, operator, supervisor, readonly); off serves the figures to "
+        "anyone who reaches the port.",
+    )
 
 
 class Settings(_Section):
@@ -114,6 +133,7 @@ class Settings(_Section):
     jwt: JWTSettings = JWTSettings()
     ssot: SSOTSettings = SSOTSettings()
     uploads: UploadSettings = UploadSettings()
+    metrics: MetricsSettings = MetricsSettings()
     pipeline: PipelineSettings = PipelineSettings()
 
     @field_validator("database_url")

@@ -147,3 +147,16 @@ def test_environment_flow_list_becomes_a_list(tmp_path: Path) -> None:
     settings = load_settings(tmp_path / "none.yaml", env=env)
 
     assert settings.cors_origins == ["https://a.example", "https://b.example"]
+
+
+@pytest.mark.parametrize("seconds", [
+    pytest.param(59, id="under-a-minute"),
+    pytest.param(86_401, id="over-a-day"),
+])
+def test_the_finalize_grace_is_bounded(tmp_path: Path, seconds: int) -> None:
+    """uploads.finalize_grace_seconds outside 60..86400 is refused, by name."""
+    config = tmp_path / "config.yaml"
+    config.write_text(f"uploads:\n  finalize_grace_seconds: {seconds}\n")
+
+    with pytest.raises(ConfigError, match="finalize_grace_seconds"):
+        load_settings(config, env={})

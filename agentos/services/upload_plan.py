@@ -54,7 +54,7 @@ U = UploadStatus
 TRANSITIONS: frozenset[tuple[UploadStatus, UploadStatus]] = frozenset({
     (U.OPEN, U.FINALIZING),
     (U.FINALIZING, U.COMPLETE),
-    (U.FINALIZING, U.OPEN),  # verification failed: chunks kept for a retry
+    (U.FINALIZING, U.OPEN),  # failed or crashed: chunks kept for a retry
     (U.OPEN, U.EXPIRED),
     (U.OPEN, U.FAILED),
 })

@@ -12,6 +12,19 @@ Finalizing is a compare-and-set from ``open`` to ``finalizing``: of two
 finalize calls at once exactly one assembles and the other gets 409. Any
 failure while assembling puts the upload back to ``open`` with its chunks,
 so the client can mend what was wrong and finalize again.
+
+A process that dies mid-finalize leaves the upload ``finalizing`` with
+nobody assembling it. The stale sweep (``expire_stale``) takes an upload
+that has been ``finalizing`` for longer than ``uploads.finalize_grace_seconds``
+for such a crash and reopens it, exactly as a failed finalize does: a client
+that sees ``open`` reads the status, resends any chunk it lists as missing
+(none, unless chunks were lost from disk) and finalizes again, which is the
+same recovery it already runs after any failed finalize; nothing is given up
+while the client still holds the file. The reopened upload's idle clock
+starts again, so it expires like any other open upload if nobody returns.
+The grace must exceed the longest assembly of a largest file: should a live
+finalize outlast it, the sweep reopens the upload under it, and that
+finalize then answers 409 and keeps the chunks instead of completing.
 """
 
 from __future__ import annotations
@@ -25,7 +38,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from agentos.auth.access import owner_scope, require_known_role, writes_all
-from agentos.errors import BadRequest, Forbidden, NotFound
+from agentos.errors import BadRequest, Conflict, Forbidden, NotFound
 from agentos.logs import log_event
 from agentos.services.agent_reports import now
 from agentos.services.base import CallContext, Service, operation
@@ -141,12 +154,15 @@ class UploadsService(Service):
             raise
 
         stamp = now()
-        await self.db.execute(
+        completed = await self.db.execute(
             "UPDATE uploads SET status = $1, storage_path = $2, finalized_at = $3, "
             "updated_at = $3 WHERE id = $4 AND status = $5",
             UploadStatus.COMPLETE.value, path, stamp, row["id"],
             UploadStatus.FINALIZING.value,
         )
+        if not completed:
+            grace = self.settings.uploads.finalize_grace_seconds
+            raise _swept_meanwhile(row["id"], grace)
         await asyncio.to_thread(self.storage.remove_chunks, row["id"])
         log_event(logger, "upload.completed", upload_id=row["id"],
                   size_bytes=row["size_bytes"], path=path)
@@ -224,9 +240,11 @@ class UploadsService(Service):
 
     @operation
     async def expire_stale(self, ctx: CallContext, *, hours: int) -> dict[str, Any]:
-        """Abort open uploads idle for ``hours`` and free their chunks."""
+        """Abort open uploads idle for ``hours`` and free their chunks; reopen
+        uploads left ``finalizing`` by a crash (see the module docstring)."""
         if not isinstance(hours, int) or not 1 <= hours <= 24 * 365:
             raise BadRequest("hours must be a whole number from 1 to 8760.")
+        reopened = await self._reopen_stuck()
         cutoff = now() - timedelta(hours=hours)
         rows = await self.db.fetch(
             "SELECT id FROM uploads WHERE status = $1 AND updated_at < $2",
@@ -245,7 +263,32 @@ class UploadsService(Service):
                 expired.append(row["id"])
         log_event(logger, "upload.expired", count=len(expired),
                   actor=ctx.principal.subject, idle_hours=hours)
-        return {"expired": len(expired), "upload_ids": expired}
+        return {"expired": len(expired), "upload_ids": expired,
+                "reopened": len(reopened), "reopened_ids": reopened}
+
+    async def _reopen_stuck(self) -> list[str]:
+        """Reopen uploads ``finalizing`` for longer than the grace; their ids."""
+        grace = self.settings.uploads.finalize_grace_seconds
+        cutoff = now() - timedelta(seconds=grace)
+        rows = await self.db.fetch(
+            "SELECT id FROM uploads WHERE status = $1 AND updated_at < $2",
+            UploadStatus.FINALIZING.value, cutoff,
+        )
+        reopened = []
+        for row in rows:
+            changed = await self.db.execute(
+                "UPDATE uploads SET status = $1, updated_at = $2 "
+                "WHERE id = $3 AND status = $4 AND updated_at < $5",
+                UploadStatus.OPEN.value, now(), row["id"],
+                UploadStatus.FINALIZING.value, cutoff,
+            )
+            if changed:
+                reopened.append(row["id"])
+                log_event(logger, "upload.reopened", logging.WARNING,
+                          upload_id=row["id"], grace_seconds=grace,
+                          hint="finalizing outlasted the grace; the client may "
+                          "finalize again")
+        return reopened
 
     # -- steps -----------------------------------------------------------------
 
@@ -382,6 +425,15 @@ def _mismatch(row: Row, size: int, sha256: str) -> BadRequest:
         "finalize again.",
         details=[{"field": "sha256", "expected": row["sha256"], "actual": sha256,
                   "expected_size": row["size_bytes"], "actual_size": size}],
+    )
+
+
+def _swept_meanwhile(upload_id: str, grace: int) -> Conflict:
+    log_event(logger, "upload.finalize_outlasted_grace", logging.WARNING,
+              upload_id=upload_id, grace_seconds=grace)
+    return Conflict(
+        f"Assembling this upload took longer than the finalize grace ({grace} s), "
+        "so it was reopened meanwhile; the chunks are kept: finalize again."
     )
 
 

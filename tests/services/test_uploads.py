@@ -377,3 +377,70 @@ async def test_stale_open_uploads_expire_and_free_their_chunks(stores: Stores) -
     assert (await uploads(stores).status(owner, upload_id=upload["id"]))[
         "status"] == "expired"
     assert not uploads(stores).storage.chunk_dir(upload["id"]).exists()
+
+
+async def stuck_finalizing(
+    stores: Stores, owner: CallContext, data: bytes, *, minutes_ago: float
+) -> dict[str, Any]:
+    """An upload with every chunk sent, left ``finalizing`` as a crash leaves it."""
+    upload = await open_upload(stores, owner, data)
+    await send_all(stores, owner, upload, data)
+    await stores.db.execute(
+        "UPDATE uploads SET status = 'finalizing', updated_at = $1 WHERE id = $2",
+        datetime.now(UTC) - timedelta(minutes=minutes_ago), upload["id"],
+    )
+    return upload
+
+
+async def test_an_upload_stuck_finalizing_past_the_grace_is_reopened(
+    stores: Stores,
+) -> None:
+    """The sweep reopens a crashed finalize; the client's retry completes it."""
+    owner, data = user_ctx(), os.urandom(2 * CHUNK)
+    grace = stores.services["uploads"].settings.uploads.finalize_grace_seconds
+    upload = await stuck_finalizing(stores, owner, data, minutes_ago=grace / 60 + 1)
+
+    result = await uploads(stores).expire_stale(staff_ctx("admin"), hours=4)
+    status = await uploads(stores).status(owner, upload_id=upload["id"])
+    retried = await uploads(stores).finalize(owner, upload_id=upload["id"])
+
+    assert result["reopened_ids"] == [upload["id"]]
+    assert result["upload_ids"] == []
+    assert (status["status"], status["missing_count"]) == ("open", 0)
+    assert retried["status"] == "complete"
+    root = Path(stores.services["uploads"].settings.data_dir)
+    assert (root / retried["storage_path"]).read_bytes() == data
+
+
+async def test_an_upload_finalizing_within_the_grace_is_left_alone(
+    stores: Stores,
+) -> None:
+    """A finalize younger than the grace may still be assembling: untouched."""
+    owner, data = user_ctx(), os.urandom(CHUNK)
+    upload = await stuck_finalizing(stores, owner, data, minutes_ago=1)
+
+    result = await uploads(stores).expire_stale(staff_ctx("admin"), hours=1)
+
+    assert result["reopened"] == 0
+    status = await uploads(stores).status(owner, upload_id=upload["id"])
+    assert status["status"] == "finalizing"
+    assert uploads(stores).storage.chunk_dir(upload["id"]).exists()
+
+
+async def test_a_reopened_upload_whose_chunks_were_lost_lists_them_missing(
+    stores: Stores,
+) -> None:
+    """Chunks gone from disk show as missing, so the client resends them."""
+    owner, data = user_ctx(), os.urandom(2 * CHUNK)
+    upload = await stuck_finalizing(stores, owner, data, minutes_ago=60)
+    uploads(stores).storage.remove_chunks(upload["id"])
+
+    await uploads(stores).expire_stale(staff_ctx("admin"), hours=4)
+    status = await uploads(stores).status(owner, upload_id=upload["id"])
+    with pytest.raises(BadRequest, match="missing"):
+        await uploads(stores).finalize(owner, upload_id=upload["id"])
+    await send_all(stores, owner, upload, data)
+    done = await uploads(stores).finalize(owner, upload_id=upload["id"])
+
+    assert (status["status"], status["missing_chunks"]) == ("open", [0, 1])
+    assert done["status"] == "complete"
