@@ -44,6 +44,14 @@ class JWTSettings(_Section):
     audience: str = Field(default="agentos-api", description="Required `aud` claim.")
     access_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
     refresh_ttl_seconds: int = Field(default=1_209_600, ge=300, le=7_776_000)
+    refresh_family_lifetime_seconds: int = Field(
+        default=2_592_000,
+        ge=300,
+        le=31_536_000,
+        description="Absolute lifetime of a sign-in: a refresh token whose family "
+        "began longer ago than this is refused with SESSION_EXPIRED, however "
+        "often it was rotated.",
+    )
     leeway_seconds: int = Field(default=10, ge=0, le=300)
     public_keys: dict[str, str] = Field(
         default_factory=dict,

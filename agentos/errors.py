@@ -11,7 +11,8 @@ wrong and, where there is something to do, what to do next. The tree::
     │   └── InvalidIdempotencyKey     400 INVALID_IDEMPOTENCY_KEY
     ├── Unauthorized                  401 UNAUTHORIZED
     │   ├── TokenExpired              401 TOKEN_EXPIRED
-    │   └── TokenRevoked              401 TOKEN_REVOKED
+    │   ├── TokenRevoked              401 TOKEN_REVOKED
+    │   └── SessionExpired            401 SESSION_EXPIRED
     ├── Forbidden                     403 FORBIDDEN
     │   └── IPNotAllowed              403 IP_NOT_ALLOWED
     ├── NotFound                      404 NOT_FOUND
@@ -121,6 +122,13 @@ class TokenRevoked(Unauthorized):
 
     error_code = "TOKEN_REVOKED"
     default_message = "The token has been revoked; sign in again."
+
+
+class SessionExpired(Unauthorized):
+    """The refresh token is valid but its family outlived its absolute lifetime."""
+
+    error_code = "SESSION_EXPIRED"
+    default_message = "The session has expired and cannot be renewed; sign in again."
 
 
 class Forbidden(AgentOSError):

@@ -11,6 +11,14 @@ worker of every host agrees at once.
 A refresh carries the roles of the user's row when the subject is a known
 user (so a role change or a disabled account takes effect at the next
 refresh); a subject without a row keeps the roles its token was issued with.
+
+A family has an absolute lifetime (``jwt.refresh_family_lifetime_seconds``,
+30 days by default): every token of a family carries the family's start in
+the signed claim ``fam_iat``, rotation copies it unchanged, and a refresh
+after the lifetime is refused with 401 ``SESSION_EXPIRED``, so a stolen
+refresh token cannot be rotated forever. The last refresh token of a family
+expires with it. A token issued before ``fam_iat`` existed starts its
+family's clock at its own ``iat``.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from typing import Any
 
 from agentos.auth.tokens import TokenKeys, decode_token, issue_token
 from agentos.config import Settings, jwt_signing_key
-from agentos.errors import BadRequest, TokenRevoked
+from agentos.errors import BadRequest, SessionExpired, TokenRevoked
 from agentos.logs import log_event
 from agentos.services.base import CallContext, Service, operation
 from agentos.services.catalog import register
@@ -78,9 +86,15 @@ def issue_pair(
     access_ttl: int,
     refresh_ttl: int,
     family_id: str | None = None,
+    family_started: int | None = None,
 ) -> TokenPair:
-    """Sign an access and a refresh token for ``subject``; a new family unless given."""
-    family = {"fam": family_id or uuid.uuid4().hex}
+    """Sign an access and a refresh token for ``subject``; a new family unless given.
+
+    ``family_started`` (Unix seconds) is when the family began; a new family
+    begins now.
+    """
+    started = int(time.time()) if family_started is None else family_started
+    family = {"fam": family_id or uuid.uuid4().hex, "fam_iat": started}
     access, access_claims = issue_token(
         keys, subject, roles, ttl_seconds=access_ttl, extra=family
     )
@@ -103,13 +117,24 @@ class AuthService(Service):
         return signing_keys(self.settings)
 
     def issue_pair(
-        self, subject: str, roles: list[str], *, family_id: str | None = None
+        self,
+        subject: str,
+        roles: list[str],
+        *,
+        family_id: str | None = None,
+        family_started: int | None = None,
     ) -> TokenPair:
-        """The first pair of a new family (or the next of ``family_id``)."""
+        """The first pair of a new family (or the next of ``family_id``).
+
+        The refresh token never outlives its family's absolute lifetime.
+        """
         jwt = self.settings.jwt
+        started = int(time.time()) if family_started is None else family_started
+        family_left = started + jwt.refresh_family_lifetime_seconds - time.time()
         return issue_pair(
             self.keys, subject, roles, access_ttl=jwt.access_ttl_seconds,
-            refresh_ttl=jwt.refresh_ttl_seconds, family_id=family_id,
+            refresh_ttl=max(1, min(jwt.refresh_ttl_seconds, int(family_left))),
+            family_id=family_id, family_started=started,
         )
 
     async def refresh(self, refresh_token: str) -> TokenPair:
@@ -119,13 +144,15 @@ class AuthService(Service):
         if not isinstance(family, str) or not family:
             raise BadRequest("This refresh token belongs to no family; sign in again.")
         marks = RevocationKeys(str(claims["sub"]), str(claims["jti"]), family)
+        started = self._check_family_age(marks, claims)
 
         verdict = await self._rotate(marks, claims)
         if verdict is not Verdict.OK:
             self._refuse(verdict, marks)
 
         roles = await self._current_roles(marks, claims)
-        pair = self.issue_pair(marks.subject, roles, family_id=family)
+        pair = self.issue_pair(marks.subject, roles, family_id=family,
+                               family_started=started)
         log_event(logger, "token.refreshed", subject=marks.subject, family=family)
         return pair
 
@@ -144,6 +171,25 @@ class AuthService(Service):
                   actor=ctx.principal.subject, scope="token" if jti else "subject")
         return {"id": jti or subject, "subject": subject, "jti": jti,
                 "scope": "token" if jti else "subject"}
+
+    def _check_family_age(self, marks: RevocationKeys, claims: dict[str, Any]) -> int:
+        """When the family began; 401 SESSION_EXPIRED once it is too old."""
+        started = claims.get("fam_iat", claims["iat"])
+        if isinstance(started, bool) or not isinstance(started, int):
+            raise BadRequest("This refresh token has no valid family start; "
+                             "sign in again.")
+        lifetime = self.settings.jwt.refresh_family_lifetime_seconds
+        if time.time() - started <= lifetime:
+            return started
+
+        log_event(logger, "token.session_expired", subject=marks.subject,
+                  family=marks.family, lifetime_seconds=lifetime)
+        shown = f"{lifetime // 86_400} days" if lifetime % 86_400 == 0 else (
+            f"{lifetime} seconds")
+        raise SessionExpired(
+            f"This sign-in is older than {shown}, the longest a session may be "
+            "renewed; sign in again."
+        )
 
     async def _rotate(self, marks: RevocationKeys, claims: dict[str, Any]) -> Verdict:
         remaining = int(claims["exp"]) - time.time() + self.keys.leeway_seconds

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -50,6 +51,30 @@ async def test_using_a_refresh_token_twice_revokes_its_family(api: RunningApp) -
     assert replay.status_code == 401
     assert replay.json()["error_code"] == "TOKEN_REVOKED"
     assert after.json()["error_code"] == "TOKEN_REVOKED"
+
+
+DAY = 86_400
+
+
+async def test_a_session_older_than_its_lifetime_cannot_be_renewed(
+    api: RunningApp,
+) -> None:
+    """Inside the family's lifetime a refresh works; past it, 401 SESSION_EXPIRED."""
+    lifetime = api.settings.jwt.refresh_family_lifetime_seconds
+    auth, subject = api.services["auth"], str(uuid.uuid4())
+    young = auth.issue_pair(subject, ["user"],
+                            family_started=int(time.time()) - lifetime + DAY)
+    old = auth.issue_pair(subject, ["user"],
+                          family_started=int(time.time()) - lifetime - 60)
+
+    renewed = await refresh(api, young.refresh_token)
+    refused = await refresh(api, old.refresh_token)
+
+    assert renewed.status_code == 200, renewed.text
+    assert renewed.json()["data"]["refresh_expires_in"] <= DAY
+    assert refused.status_code == 401
+    assert refused.json()["error_code"] == "SESSION_EXPIRED"
+    assert "sign in again" in refused.json()["error"]
 
 
 @pytest.mark.parametrize(

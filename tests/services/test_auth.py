@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from datetime import UTC, datetime
 
 import pytest
 
 from agentos.auth.tokens import decode_token, issue_token
-from agentos.errors import BadRequest, TokenExpired, TokenRevoked, Unauthorized
+from agentos.errors import (
+    BadRequest,
+    SessionExpired,
+    TokenExpired,
+    TokenRevoked,
+    Unauthorized,
+)
 from agentos.services.auth import AuthService, TokenPair, issue_pair
 from agentos.services.token_families import RevocationKeys
 from tests.fixtures.jobs import Stores, staff_ctx
@@ -193,3 +200,69 @@ async def test_a_refresh_token_without_a_family_is_refused(stores: Stores) -> No
 
     with pytest.raises(BadRequest, match="family"):
         await auth(stores).refresh(token)
+
+
+DAY = 86_400
+
+
+def aged_pair(stores: Stores, age_seconds: int) -> TokenPair:
+    """The first pair of a family that began ``age_seconds`` ago."""
+    started = int(time.time()) - age_seconds
+    return auth(stores).issue_pair(str(uuid.uuid4()), ["user"],
+                                   family_started=started)
+
+
+async def test_rotation_inside_the_family_lifetime_keeps_the_family_start(
+    stores: Stores,
+) -> None:
+    """A family a day short of its lifetime rotates; its start and end stay put."""
+    lifetime = auth(stores).settings.jwt.refresh_family_lifetime_seconds
+    pair = aged_pair(stores, lifetime - DAY)
+
+    renewed = await auth(stores).refresh(pair.refresh_token)
+    again = await auth(stores).refresh(renewed.refresh_token)
+
+    started = pair.refresh_claims["fam_iat"]
+    assert renewed.refresh_claims["fam_iat"] == started
+    assert again.refresh_claims["fam_iat"] == started
+    assert again.refresh_claims["exp"] <= started + lifetime
+
+
+async def test_a_family_past_its_lifetime_is_refused_with_session_expired(
+    stores: Stores,
+) -> None:
+    """However fresh the refresh token, an old family is 401 SESSION_EXPIRED."""
+    lifetime = auth(stores).settings.jwt.refresh_family_lifetime_seconds
+    pair = aged_pair(stores, lifetime + 1)
+
+    with pytest.raises(SessionExpired, match="sign in again") as caught:
+        await auth(stores).refresh(pair.refresh_token)
+
+    assert (caught.value.status, caught.value.error_code) == (401, "SESSION_EXPIRED")
+
+
+async def test_a_token_from_before_family_starts_were_signed_begins_its_clock(
+    stores: Stores,
+) -> None:
+    """A refresh token without fam_iat rotates; the new pair dates from its iat."""
+    keys, subject = auth(stores).keys, str(uuid.uuid4())
+    legacy, claims = issue_token(keys, subject, ["user"], ttl_seconds=600,
+                                 token_type="refresh", extra={"fam": "legacy"})
+
+    renewed = await auth(stores).refresh(legacy)
+
+    assert renewed.refresh_claims["fam_iat"] == claims["iat"]
+
+
+@pytest.mark.parametrize("token", [
+    pytest.param("not.a.jwt", id="garbage"),
+    pytest.param("", id="empty"),
+])
+async def test_a_garbage_refresh_token_is_still_unauthorized(
+    stores: Stores, token: str
+) -> None:
+    """Text that is no signed token is 401 UNAUTHORIZED, as before lifetimes."""
+    with pytest.raises(Unauthorized) as caught:
+        await auth(stores).refresh(token)
+
+    assert caught.value.error_code == "UNAUTHORIZED"
