@@ -22,6 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from agentos.auth.tokens import TokenKeys, issue_token
+from agentos.config import JWTSettings
 from tests.fixtures.app import REPO, TEST_SECRET, free_port
 from tests.fixtures.services import REDIS_URL, require_service
 
@@ -99,6 +101,14 @@ def _delete_prefix(prefix: str) -> None:
     asyncio.run(run())
 
 
+def _scrape_token() -> str:
+    """A readonly token the server accepts: signed with the test secret."""
+    claims = JWTSettings()  # the server runs with the default issuer and audience
+    keys = TokenKeys(TEST_SECRET, claims.issuer, claims.audience)
+    token, _ = issue_token(keys, "prometheus", ["readonly"], ttl_seconds=600)
+    return token
+
+
 def _value(exposition: str, pattern: str) -> float:
     match = re.search(rf"^{pattern} (\S+)$", exposition, re.MULTILINE)
     return float(match.group(1)) if match else 0.0
@@ -115,7 +125,8 @@ def test_figures_of_both_workers_are_summed_and_one_warmer_runs(
         with httpx.Client(base_url=url, timeout=10) as fresh_connection:
             assert fresh_connection.get("/health").status_code == 200
     time.sleep(max(0.0, 4 - (time.monotonic() - started)))
-    exposition = httpx.get(f"{url}/metrics", timeout=10).text
+    scrape = {"Authorization": f"Bearer {_scrape_token()}"}
+    exposition = httpx.get(f"{url}/metrics", headers=scrape, timeout=10).text
     elapsed = time.monotonic() - started
 
     writers = {p.name.rsplit("_", 1)[-1] for p in (data_dir / "metrics").glob("*.db")}

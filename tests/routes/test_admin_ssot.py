@@ -256,7 +256,7 @@ async def test_steady_reads_hit_the_cache_at_least_95_percent(
         assert response.status_code == 200
         reads += 1
         await asyncio.sleep(0.01)
-    exposition = (await running.client.get("/metrics")).text
+    exposition = (await running.client.get("/metrics", headers=token)).text
 
     hit_ratio = _sample(exposition, "agentos_ssot_cache_hit_ratio")
     hits = _sample(exposition, r'agentos_ssot_reads_total\{result="hit"\}')

@@ -1,4 +1,4 @@
-"""GET /metrics and the figures the SSOT analytics section shows."""
+"""GET /metrics, who may read it, and the figures the SSOT analytics section shows."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ async def test_requests_are_counted_by_route_pattern_and_status(
     await quiet.client.get("/no/such/path")
     await quiet.client.get("/no/other/path")
 
-    response = await quiet.client.get("/metrics")
+    response = await quiet.client.get("/metrics", headers=quiet.auth())
 
     text = response.text
     assert response.status_code == 200
@@ -61,7 +61,7 @@ async def test_error_rates_and_percentiles_are_exposed(quiet: RunningApp) -> Non
     await quiet.client.get(SSOT, headers=quiet.auth())
     await quiet.client.get(SSOT, headers=quiet.auth())
 
-    text = (await quiet.client.get("/metrics")).text
+    text = (await quiet.client.get("/metrics", headers=quiet.auth())).text
 
     route = r'route="/api/admin/ssot"'
     errors = rf'agentos_http_error_ratio\{{class="4xx",method="GET",{route}\}}'
@@ -83,7 +83,7 @@ async def test_the_ssot_analytics_section_shows_the_same_figures(
     metrics.record_action("job.cancel", "refused", 0.001)
 
     body = (await quiet.client.get(SSOT, headers=quiet.auth())).json()
-    text = (await quiet.client.get("/metrics")).text
+    text = (await quiet.client.get("/metrics", headers=quiet.auth())).text
 
     service = body["data"]["analytics"]["service"]
     health = next(e for e in service["endpoints"] if e["route"] == "/health")
@@ -145,3 +145,91 @@ async def test_the_bench_endpoint_authenticates_when_asked(make_app: AppMaker) -
 
     assert (anonymous.status_code, user.status_code) == (401, 403)
     assert (reader.status_code, reader.content) == (200, b"xxxx")
+
+
+# -- who may read ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "roles",
+    [
+        pytest.param(("admin",), id="admin"),
+        pytest.param(("operator",), id="operator"),
+        pytest.param(("supervisor",), id="supervisor"),
+        pytest.param(("readonly",), id="readonly"),
+        pytest.param(("user", "readonly"), id="user-and-readonly"),
+    ],
+)
+async def test_a_token_of_an_admin_read_role_reads_the_metrics(
+    quiet: RunningApp, roles: tuple[str, ...]
+) -> None:
+    """Each role that reads everything gets the exposition."""
+
+    response = await quiet.client.get("/metrics", headers=quiet.auth(None, *roles))
+
+    assert response.status_code == 200
+    assert "agentos_http_requests_total" in response.text
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "error_code"),
+    [
+        pytest.param({}, 401, "UNAUTHORIZED", id="no-token"),
+        pytest.param(
+            {"Authorization": "Bearer not-a-token"}, 401, "UNAUTHORIZED", id="garbage"
+        ),
+        pytest.param({"Authorization": "Basic cHJvbTpwcm9t"}, 401, "UNAUTHORIZED",
+                     id="basic-auth"),
+    ],
+)
+async def test_a_scrape_without_a_valid_token_is_401_in_the_envelope(
+    quiet: RunningApp, headers: dict[str, str], status: int, error_code: str
+) -> None:
+    """No figures leave without a valid bearer token; the answer is the envelope."""
+
+    response = await quiet.client.get("/metrics", headers=headers)
+
+    body = response.json()
+    assert response.status_code == status
+    assert body["error_code"] == error_code
+    assert "agentos_" not in response.text
+
+
+async def test_an_expired_token_is_refused(quiet: RunningApp) -> None:
+    """A token past its lifetime is a 401 TOKEN_EXPIRED, not a scrape."""
+    token = quiet.token(None, "admin", ttl=-60)
+
+    response = await quiet.client.get(
+        "/metrics", headers={"Authorization": f"Bearer {token}"}
+    )
+
+    assert response.status_code == 401
+    assert response.json()["error_code"] == "TOKEN_EXPIRED"
+
+
+async def test_a_token_of_a_plain_user_is_403(quiet: RunningApp) -> None:
+    """The user role reads only its own things, so not the service's figures."""
+
+    response = await quiet.client.get("/metrics", headers=quiet.auth(None, "user"))
+
+    assert response.status_code == 403
+    assert response.json()["error_code"] == "FORBIDDEN"
+    assert "agentos_" not in response.text
+
+
+async def test_with_require_auth_off_anyone_reads_the_metrics(
+    make_app: AppMaker,
+) -> None:
+    """metrics.require_auth false keeps the old, open behaviour."""
+    running = await make_app(
+        ssot={"warmer_enabled": False}, metrics={"require_auth": False}
+    )
+
+    anonymous = await running.client.get("/metrics")
+    garbage = await running.client.get(
+        "/metrics", headers={"Authorization": "Bearer not-a-token"}
+    )
+
+    assert anonymous.status_code == 200
+    assert "agentos_http_requests_total" in anonymous.text
+    assert garbage.status_code == 200
