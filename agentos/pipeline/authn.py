@@ -15,6 +15,13 @@ are required; ``nbf`` is honoured when present; clocks may differ by
 ``jwt.leeway_seconds``. The subject must be usable as a key scope
 (``agentos.pipeline.scopes.valid_subject``).
 
+Each worker remembers the claims of up to ``MAX_VERIFIED_TOKENS`` tokens
+that verified, keyed by the whole token text: a dashboard or an operator's
+script sends the same token many times, and the signature check with
+PyJWT costs 30-60 us of CPU each time. A remembered token is checked for
+expiry only; a change of keys or rules forgets them all, and a token that
+fails is never remembered, so every failure still counts towards lockout.
+
 A token that verifies is then admitted or refused by the state store in one
 round trip (``agentos.pipeline.revocation``): revoked, disabled, locked.
 With the state store down, reads pass on the signature alone and changes
@@ -34,7 +41,8 @@ and a middleware that both ask cost one verification and count one failure.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +71,9 @@ logger = logging.getLogger("agentos.auth")
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti"]
 HMAC_ALGORITHM = "HS256"
 MIN_RSA_BITS = 2048
+
+MAX_VERIFIED_TOKENS = 10_000
+"""Verified tokens a worker remembers; beyond that it forgets them all at once."""
 MAX_KID_LENGTH = 128
 
 
@@ -256,13 +267,18 @@ class Authenticator:
         revocations: Revocations,
         lockout: Lockout,
         trusted_proxies: int = 0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.ring = ring
+        self.clock = clock
+        """Wall-clock seconds, for the expiry of remembered tokens."""
         self.rules = rules
         self.revocations = revocations
         self.lockout = lockout
         self.trusted_proxies = trusted_proxies
         self._unchecked = OutageReport(logger, "auth.unchecked")
+        self._verified_claims: dict[str, dict[str, Any]] = {}
+        self._checked_with: tuple[KeyRing, TokenRules] | None = None
 
     async def authenticate(self, request: Any) -> Principal:
         """The request's principal, or raise 401 or 429; the outcome is kept."""
@@ -288,7 +304,7 @@ class Authenticator:
         token = bearer_token(request)
 
         try:
-            claims = verify_token(token, self.ring, self.rules)
+            claims = self._verified(token)
             principal = principal_from_claims(claims)
             await self._consult(degrade, self.revocations.admit(claims))
         except TokenExpired:
@@ -299,6 +315,26 @@ class Authenticator:
 
         await self._consult(degrade, self.lockout.record_success(address))
         return principal
+
+    def _verified(self, token: str) -> dict[str, Any]:
+        # A token that verified once needs no second signature check while
+        # the keys and rules stay the same objects: only its expiry can
+        # change. Failures are never kept, so each one still counts.
+        if self._checked_with != (self.ring, self.rules):
+            self._verified_claims.clear()
+            self._checked_with = (self.ring, self.rules)
+        claims = self._verified_claims.get(token)
+        if claims is not None:
+            if claims["exp"] + self.rules.leeway_seconds > self.clock():
+                return claims
+            del self._verified_claims[token]
+            raise TokenExpired()
+
+        claims = verify_token(token, self.ring, self.rules)
+        if len(self._verified_claims) >= MAX_VERIFIED_TOKENS:
+            self._verified_claims.clear()
+        self._verified_claims[token] = claims
+        return claims
 
     async def _consult(self, degrade: bool, step: Awaitable[Any]) -> None:
         # A step that needs the state store; for a read, an outage skips it

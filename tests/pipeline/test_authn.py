@@ -353,3 +353,41 @@ async def test_a_configured_rs256_key_authenticates_over_http(
     )
 
     assert answer.status_code == 200
+
+
+async def test_a_remembered_token_still_expires(make_app: AppMaker) -> None:
+    """The second use skips the signature check, never the expiry."""
+    app = await make_app()
+    token = jwt.encode(
+        claims(exp=int(time.time()) + 60), TEST_SECRET, algorithm="HS256"
+    )
+    headers = {"Authorization": f"Bearer {token}"}
+    first = await app.client.get(PROTECTED, headers=headers)
+
+    authenticator = app.app.ctx.authenticator
+    authenticator.clock = lambda: time.time() + 120
+    later = await app.client.get(PROTECTED, headers=headers)
+
+    assert first.status_code == 200
+    assert later.status_code == 401
+    assert later.json()["error_code"] == "TOKEN_EXPIRED"
+
+
+async def test_new_keys_forget_every_remembered_token(
+    make_app: AppMaker, keys: Keys
+) -> None:
+    """A key taken out of the ring stops its tokens at once, remembered or not."""
+    app = await make_app(jwt={"public_keys": keys.public_pems})
+    token = jwt.encode(
+        claims(), keys.rsa_old, algorithm="RS256", headers={"kid": "rsa-2025"}
+    )
+    headers = {"Authorization": f"Bearer {token}"}
+    before = await app.client.get(PROTECTED, headers=headers)
+
+    rotated = {kid: key for kid, key in keys.public_pems.items() if kid != "rsa-2025"}
+    app.app.ctx.authenticator.ring = KeyRing(TEST_SECRET, rotated)
+    after = await app.client.get(PROTECTED, headers=headers)
+
+    assert before.status_code == 200
+    assert after.status_code == 401
+    assert after.json()["error_code"] == "UNAUTHORIZED"
