@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sys
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -131,7 +132,19 @@ def _build_app(settings: Settings) -> Any:
     from agentos.app import create_app
 
     configure_logging(settings.log_level, settings.log_format)
-    return create_app(settings)
+    app = create_app(settings)
+    app.register_listener(_freeze_heap, "after_server_start")
+    return app
+
+
+async def _freeze_heap(app: Any) -> None:
+    # Everything built at start-up (the app, routes, registry models, pools)
+    # lives as long as the worker. Moving it out of the collector's reach
+    # spares every full collection a walk over it: such walks were the
+    # 20 ms pauses behind the p99 under load. Only the server does this;
+    # the tests start many short-lived apps in one process.
+    gc.collect()
+    gc.freeze()
 
 
 async def _preflight(settings: Settings) -> None:

@@ -276,7 +276,11 @@ class QueueService(Service):
     async def status(self) -> dict[str, Any]:
         """Paused or not, and how many jobs wait per agent type and priority."""
         await self._ensure_built()
-        types = sorted(await self.state.hgetall(qs.TYPES_KEY))
+        # Two independent reads: sent together, they share one round trip.
+        known, pause = await asyncio.gather(
+            self.state.hgetall(qs.TYPES_KEY), self.paused()
+        )
+        types = sorted(known)
         counts = await self._depths(types)
 
         by_type = {}
@@ -286,7 +290,6 @@ class QueueService(Service):
                 str(qs.MAX_PRIORITY - band): n for band, n in enumerate(row) if n
             }
             by_type[agent_type] = {"total": sum(row), "by_priority": by_priority}
-        pause = await self.paused()
         return {
             "paused": pause is not None,
             "pause": pause,

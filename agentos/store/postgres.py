@@ -71,6 +71,18 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
     )
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Hand a released connection back as it is (asyncpg has rolled back already).
+
+    asyncpg's default reset sends ``RESET ALL``, ``UNLISTEN *`` and friends on
+    every release: one more round trip per statement, 12-25% of a short
+    insert's throughput. This service never leaves session state on a pooled
+    connection (no ``SET``, no session advisory lock, no ``LISTEN``, no
+    cursor outside a transaction), so there is nothing to reset. Whoever
+    adds such state must take a dedicated connection instead.
+    """
+
+
 def describe(url: str) -> str:
     """``host:port/database`` of a PostgreSQL URL, without its credentials."""
     parts = urlsplit(url)
@@ -234,6 +246,7 @@ class PostgresDatabase:
                 timeout=self._connect_timeout,
                 command_timeout=self._command_timeout,
                 init=_init_connection,
+                reset=_keep_session,
             )
         except (ValueError, asyncpg.ClientConfigurationError) as exc:
             raise errors.ConfigError(
