@@ -75,6 +75,21 @@ async def test_at_most_fifty_endpoints_each_tagged(embedded_api: RunningApp) -> 
     assert untagged <= UNTAGGED_ALLOWED
 
 
+async def test_served_document_equals_the_export_in_this_process(
+    embedded_api: RunningApp,
+) -> None:
+    """The app serves exactly schemas/openapi.json, whatever ran before it here.
+
+    The app fixtures start every app from a fresh OpenAPI builder, so the
+    components and paths of apps and tests that ran earlier in this process
+    (other actions, bench endpoints, sample models) do not show up.
+    """
+
+    document = await served_document(embedded_api)
+
+    assert json.loads(EXPORTED.read_text()) == document, "run `make openapi`"
+
+
 def test_exported_document_is_current_and_valid() -> None:
     """schemas/openapi.json equals what a fresh process serves, and is valid.
 
