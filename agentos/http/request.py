@@ -3,33 +3,63 @@
 ``caller`` authenticates the request, checks that the caller's roles allow
 the route at all (403 otherwise) and builds the ``CallContext`` the
 services take, with ``own_only`` set for a caller who may touch only what
-it owns. The other helpers read numbers from the path and the query string
-and refuse anything out of bounds with a 400 that names the value, so that
-``/recent/-1`` or ``?limit=abc`` never reaches a service or a database.
-``query_parameter`` describes such an argument for the OpenAPI document.
+it owns.
+
+The readers take the query string (``request.args`` or ``query_args``,
+either works) or a path segment and refuse anything malformed or out of
+bounds with a 400 that names the argument, so that ``/recent/-1``,
+``?limit=abc`` or ``?limit=²`` never reaches a service or a database:
+
+==================  ===========================================================
+``bounded_int``     a whole number in ``low..high``: ASCII digits and an
+                    optional ``-``, nothing else (``str.isdigit`` alone would
+                    let "²" through to ``int()`` and a 500)
+``query_int``       ``bounded_int`` of a query argument, or its default
+``query_text``      text of at most ``max_length`` characters; an empty value
+                    counts as not given
+``query_time``      an ISO 8601 time, taken as UTC when it names no zone
+``path_uuid``       a UUID, returned in canonical form
+==================  ===========================================================
+
+Only an argument's first value counts. ``query_parameter`` and
+``PAGE_PARAMETERS`` describe query arguments for the OpenAPI document.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, overload
 
 from sanic import Request
 from sanic_ext.extensions.openapi.definitions import Parameter
 
-from agentos.auth.access import require_any
+from agentos.auth.access import READ_ALL, require_any
 from agentos.auth.tokens import verify_request
 from agentos.errors import BadRequest
+from agentos.http.envelope import first_value
 from agentos.logs import trace_id_var
 from agentos.services.base import CallContext
 
+Args = Mapping[str, Sequence[str]]
+"""Query arguments: name -> every value given, in order."""
+
+MAX_DIGITS = 12
+"""Longest number read, so that ``int()`` never works on a huge string."""
+
 
 async def caller(
-    request: Request, *, allowed: frozenset[str], sees_all: frozenset[str], doing: str
+    request: Request,
+    allowed: frozenset[str],
+    doing: str,
+    *,
+    sees_all: frozenset[str] = READ_ALL,
 ) -> CallContext:
     """The context of an authenticated caller whose roles include ``allowed``.
 
-    ``own_only`` is set unless the caller holds one of ``sees_all``.
+    ``own_only`` is set unless the caller holds one of ``sees_all``; ``doing``
+    completes the 403 message ("... may not <doing>").
     """
     principal = await verify_request(request)
     require_any(principal, allowed, doing)
@@ -45,7 +75,7 @@ def query_args(request: Request) -> dict[str, list[str]]:
     """The query string as name -> every value given, in order.
 
     Sanic's ``request.args.get`` answers the first value alone, as a string;
-    the parsers here and ``page_params`` want every value as a list.
+    code that wants every value (``page_params``, the job filters) takes this.
     """
     return {name: list(values) for name, values in request.args.items()}
 
@@ -53,8 +83,8 @@ def query_args(request: Request) -> dict[str, list[str]]:
 def bounded_int(raw: str, name: str, *, low: int, high: int) -> int:
     """``raw`` as a whole number from ``low`` to ``high``, or a 400."""
     text = raw.strip()
-    digits = text[1:] if text.startswith("-") else text
-    well_formed = digits.isascii() and digits.isdigit() and len(digits) <= 12
+    digits = text.removeprefix("-")
+    well_formed = digits.isascii() and digits.isdigit() and len(digits) <= MAX_DIGITS
     if not well_formed or not low <= int(text) <= high:
         raise BadRequest(
             f"'{name}' must be a whole number from {low} to {high}.",
@@ -63,29 +93,68 @@ def bounded_int(raw: str, name: str, *, low: int, high: int) -> int:
     return int(text)
 
 
-def int_arg(
-    args: Mapping[str, Sequence[str]], name: str, default: int, *, low: int, high: int
-) -> int:
-    """The query argument ``name`` as a bounded whole number, or ``default``."""
-    values = args.get(name)
-    if not values:
+@overload
+def query_int(args: Args, name: str, default: int, *, low: int, high: int) -> int: ...
+
+
+@overload
+def query_int(
+    args: Args, name: str, default: None, *, low: int, high: int
+) -> int | None: ...
+
+
+def query_int(
+    args: Args, name: str, default: int | None, *, low: int, high: int
+) -> int | None:
+    """The query argument ``name`` as a whole number in ``low..high``.
+
+    ``default`` when the argument is absent.
+    """
+    raw = first_value(args, name)
+    if raw is None:
         return default
-    return bounded_int(values[0], name, low=low, high=high)
+    return bounded_int(raw, name, low=low, high=high)
 
 
-def str_arg(
-    args: Mapping[str, Sequence[str]], name: str, *, max_length: int
-) -> str | None:
-    """The query argument ``name`` if given and not too long, else ``None``."""
-    values = args.get(name)
-    if not values or not values[0]:
+def query_text(args: Args, name: str, *, max_length: int = 64) -> str | None:
+    """The query argument ``name`` if given, non-empty and not too long."""
+    raw = first_value(args, name)
+    if not raw:
         return None
-    if len(values[0]) > max_length:
+    if len(raw) > max_length:
         raise BadRequest(
             f"'{name}' is at most {max_length} characters.",
-            details=[{"field": name, "length": len(values[0])}],
+            details=[{"field": name, "length": len(raw)}],
         )
-    return values[0]
+    return raw
+
+
+def query_time(args: Args, name: str) -> datetime | None:
+    """The ISO 8601 time in query argument ``name`` (UTC when it names no zone)."""
+    raw = first_value(args, name)
+    if raw is None:
+        return None
+
+    text = raw.strip()
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(
+            f"'{name}' must be an ISO 8601 time such as 2026-01-31T09:00:00Z.",
+            details=[{"field": name, "value": text[:100]}],
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def path_uuid(value: str, name: str) -> str:
+    """A path segment that must be a UUID, in canonical form, or a 400."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise BadRequest(
+            f"'{name}' must be a UUID.",
+            details=[{"field": name, "value": value[:100]}],
+        ) from None
 
 
 def query_parameter(name: str, schema: type, description: str) -> dict[str, Any]:

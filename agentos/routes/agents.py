@@ -18,7 +18,8 @@ from agentos.auth.access import READ_ALL, WRITE_ALL
 from agentos.http.body import read_model
 from agentos.http.docs import envelope, page_envelope, request_body, responses
 from agentos.http.envelope import Page, ok, page_params
-from agentos.http.resources import caller, query_int, query_text, query_time, shown
+from agentos.http.request import caller, query_int, query_text, query_time
+from agentos.http.resources import shown
 from agentos.routes import agent_models as m
 from agentos.services.agents import AgentsService
 from agentos.services.base import CallContext
@@ -93,7 +94,8 @@ async def agents_health(request: Request) -> HTTPResponse:
 async def agents_performance(request: Request) -> HTTPResponse:
     """Throughput, success rate and job durations of each agent over a window."""
     ctx = await _reader(request)
-    window = query_int(request.args, "window_minutes", None, 1, MAX_WINDOW_MINUTES)
+    window = query_int(request.args, "window_minutes", None, low=1,
+                       high=MAX_WINDOW_MINUTES)
     report = await _agents(request).performance(ctx, window_minutes=window)
     return ok(shown(report))
 
@@ -215,7 +217,7 @@ async def agent_logs(request: Request, agent_id: str) -> HTTPResponse:
 async def agent_queue(request: Request, agent_id: str) -> HTTPResponse:
     """The next jobs the agent's workers would take."""
     ctx = await _reader(request)
-    limit = query_int(request.args, "limit", 20, 1, MAX_QUEUE_LIMIT)
+    limit = query_int(request.args, "limit", 20, low=1, high=MAX_QUEUE_LIMIT)
     result = await _agents(request).queue(ctx, agent_id=agent_id, limit=limit or 20)
     return ok(shown(result))
 

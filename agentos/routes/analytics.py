@@ -17,7 +17,7 @@ from sanic_ext import openapi
 from agentos.auth.access import KNOWN_ROLES, READ_ALL
 from agentos.http.docs import envelope, responses
 from agentos.http.envelope import ok
-from agentos.http.request import caller, int_arg, query_args, query_parameter
+from agentos.http.request import caller, query_int, query_parameter
 from agentos.routes.job_models import RunSeconds
 from agentos.services.analytics import MAX_WINDOW_DAYS, AnalyticsService
 
@@ -91,5 +91,5 @@ async def metrics(request: Request) -> HTTPResponse:
     """The figures over the window that the caller may see."""
     ctx = await caller(request, allowed=KNOWN_ROLES, sees_all=READ_ALL,
                        doing="read analytics")
-    days = int_arg(query_args(request), "days", 7, low=1, high=MAX_WINDOW_DAYS)
+    days = query_int(request.args, "days", 7, low=1, high=MAX_WINDOW_DAYS)
     return ok(await _analytics(request).metrics_for(ctx, window_days=days))

@@ -18,13 +18,7 @@ from sanic_ext import openapi
 from agentos.auth.access import KNOWN_ROLES, READ_ALL
 from agentos.http.docs import envelope, responses
 from agentos.http.envelope import ok
-from agentos.http.request import (
-    caller,
-    int_arg,
-    query_args,
-    query_parameter,
-    str_arg,
-)
+from agentos.http.request import caller, query_int, query_parameter, query_text
 from agentos.services.base import CallContext
 from agentos.services.queue import MAX_DETAILS, QueueService
 
@@ -142,9 +136,8 @@ async def status(request: Request) -> HTTPResponse:
 async def details(request: Request) -> HTTPResponse:
     """The head of the line, highest priority and oldest first."""
     ctx = await _reader(request)
-    args = query_args(request)
-    limit = int_arg(args, "limit", 20, low=1, high=MAX_DETAILS)
-    agent_type = str_arg(args, "agent_type", max_length=64)
+    limit = query_int(request.args, "limit", 20, low=1, high=MAX_DETAILS)
+    agent_type = query_text(request.args, "agent_type", max_length=64)
     jobs = await _queue(request).queued(ctx, agent_type=agent_type, limit=limit)
     return ok({"jobs": jobs, "limit": limit, "agent_type": agent_type})
 
@@ -161,6 +154,6 @@ async def details(request: Request) -> HTTPResponse:
 async def stats(request: Request) -> HTTPResponse:
     """How fast jobs enter and leave the queue."""
     await _reader(request)
-    window = int_arg(query_args(request), "window_minutes", 60, low=1,
+    window = query_int(request.args, "window_minutes", 60, low=1,
                      high=MAX_WINDOW_MINUTES)
     return ok(await _queue(request).stats(window_minutes=window))

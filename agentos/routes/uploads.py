@@ -24,7 +24,8 @@ from agentos.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from agentos.http.body import read_model
 from agentos.http.docs import envelope, page_envelope, request_body, responses
 from agentos.http.envelope import Page, ok, page_params
-from agentos.http.resources import caller, path_uuid, query_int, query_text, shown
+from agentos.http.request import caller, path_uuid, query_int, query_text
+from agentos.http.resources import shown
 from agentos.routes import upload_models as m
 from agentos.services.base import CallContext
 from agentos.services.uploads import UploadsService
@@ -93,7 +94,7 @@ async def put_chunk(request: Request) -> HTTPResponse:
     ctx = await _uploader(request)
     _require_octet_stream(request)
     upload_id = path_uuid(_required(request, "upload_id"), "upload_id")
-    index = query_int(request.args, "index", None, 0, MAX_INDEX)
+    index = query_int(request.args, "index", None, low=0, high=MAX_INDEX)
     if index is None:
         raise BadRequest("'index' is required: the chunk's number, from 0.")
 
