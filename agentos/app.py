@@ -169,10 +169,21 @@ def _fetch(url: str) -> bytes:
 
 
 async def _close_components(app: Sanic) -> None:
+    # Each store is closed even when closing the other one fails: a pool
+    # left open holds database connections until the process ends.
+    failure: BaseException | None = None
     for name in ("state", "db"):
         component = getattr(app.ctx, name, None)
-        if component is not None:
+        if component is None:
+            continue
+        try:
             await component.close()
+        except Exception as exc:
+            log_event(logger, "app.close_failed", logging.ERROR, component=name,
+                      reason=str(exc) or type(exc).__name__)
+            failure = failure or exc
+    if failure is not None:
+        raise failure
 
 
 async def _log_access(request: Request, response: HTTPResponse) -> None:

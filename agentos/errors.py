@@ -28,7 +28,8 @@ wrong and, where there is something to do, what to do next. The tree::
     │   ├── CircuitOpen               503 CIRCUIT_OPEN
     │   ├── Maintenance               503 MAINTENANCE
     │   └── DependencyDown            503 DEPENDENCY_DOWN
-    └── InsufficientStorage           507 INSUFFICIENT_STORAGE
+    ├── InsufficientStorage           507 INSUFFICIENT_STORAGE
+    └── ActionTimedOut                504 ACTION_TIMEOUT
 
     ConfigError                       not an HTTP error: stops the start
     MigrationError                    not an HTTP error: stops the start
@@ -274,6 +275,17 @@ class InsufficientStorage(AgentOSError):
     status = 507
     error_code = "INSUFFICIENT_STORAGE"
     default_message = "The server has no disk room left for this upload."
+
+
+class ActionTimedOut(AgentOSError):
+    """A dispatched action's target service did not answer in time."""
+
+    status = 504
+    error_code = "ACTION_TIMEOUT"
+    default_message = (
+        "The target service did not answer in time; the action may or may not "
+        "have taken effect. Check its effect before retrying."
+    )
 
 
 class ConfigError(Exception):

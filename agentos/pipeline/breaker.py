@@ -42,10 +42,10 @@ and HALF_OPEN every call asks the store. The decisions are plain functions
 (``evaluate``, ``TRANSITIONS``) that the Python twins call and the Lua bodies
 mirror.
 
-Known shortcoming: an outcome is recorded when the call returns. A sync call
-that never returns is never counted (the pipeline sets no dispatch timeout),
-so a service whose calls hang rather than fail opens its breaker only through
-the calls that do come back slow; only trial permits expire by themselves.
+A call that hangs is given up after ``call_timeout_seconds`` by the pipeline
+(``agentos.pipeline.runner``): it is cancelled, answered 504
+``ACTION_TIMEOUT`` and recorded here as a slow failure, so a service whose
+calls hang rather than fail opens its breaker like one that fails.
 """
 
 from __future__ import annotations
@@ -137,6 +137,8 @@ class BreakerPolicy(BaseModel):
     open_seconds: float = Field(default=30, gt=0)
     half_open_calls: int = Field(default=3, ge=1, le=100)
     trial_timeout_seconds: float = Field(default=10, gt=0)
+    call_timeout_seconds: float = Field(default=30, gt=0)
+    """How long the pipeline waits for a dispatched call before giving it up."""
 
 
 class BreakerPolicies(BaseModel):

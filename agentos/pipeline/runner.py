@@ -26,6 +26,7 @@ an intent (see ``agentos.pipeline.audit``), so its answer stays the truth.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -296,8 +297,26 @@ class Pipeline:
     async def _guarded(
         self, permit: Permit | None, call: Call, ctx: CallContext
     ) -> Any:
+        limit = self.breakers.policy(call.spec.service).call_timeout_seconds
+        deadline = asyncio.timeout(limit)
         try:
-            result = await call.dispatch(self.services, ctx)
+            async with deadline:
+                result = await call.dispatch(self.services, ctx)
+        except TimeoutError as exc:
+            if not deadline.expired():
+                await self._record_outcome(permit, exc)
+                raise
+            hung = errors.ActionTimedOut(
+                f"{call.spec.service} did not answer '{call.spec.name}' within "
+                f"{limit:g} s; the action may or may not have taken effect. Check "
+                "its effect before retrying."
+            )
+            await self._record_outcome(permit, hung)
+            log_event(
+                logger, "action.timed_out", logging.WARNING,
+                action=call.spec.name, service=call.spec.service, seconds=limit,
+            )
+            raise hung from None
         except Exception as exc:
             await self._record_outcome(permit, exc)
             raise

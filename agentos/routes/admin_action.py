@@ -41,7 +41,9 @@ bp = Blueprint("admin_action")
         "403 FORBIDDEN or IP_NOT_ALLOWED; 404 for a resource the caller may "
         "not see; 409 IDEMPOTENCY_IN_PROGRESS; 422 IDEMPOTENCY_KEY_REUSED; "
         "429 RATE_LIMITED or LOCKED_OUT; 503 CIRCUIT_OPEN or DEPENDENCY_DOWN "
-        "(with Retry-After). Every call is audited."
+        "(with Retry-After); 504 ACTION_TIMEOUT when the target service does "
+        "not answer within its breaker's call_timeout_seconds (the action may "
+        "or may not have taken effect). Every call is audited."
     ),
     body=request_body(),
     tag="admin",

@@ -3,9 +3,10 @@
 ``Probe`` records every call it receives on its instance (``calls``), so a
 test sees from outside the HTTP reply whether the pipeline let a call
 through to the service. Its operations succeed, fail, refuse, hang or run
-long on demand. ``PROBE_ACTIONS`` declares one action per operation; the
-``probe_app`` fixture writes them next to the real ones and registers
-``Probe`` in the catalogue only for the test's duration.
+long on demand; its breaker gives up a call after 0.3 s. ``PROBE_ACTIONS``
+declares one action per operation; the ``probe_app`` fixture writes them
+next to the real ones and registers ``Probe`` in the catalogue only for the
+test's duration.
 """
 
 from __future__ import annotations
@@ -54,6 +55,12 @@ class Probe(Service):
             self.flaky_failures -= 1
             raise AgentOSError("The probe is flaky on purpose.")
         return {"attempts": self._count("flaky")}
+
+    @operation
+    async def hang(self, ctx: CallContext) -> None:
+        """Never answer, as a service stuck on a dead connection would."""
+        self.calls.append(("hang", {}))
+        await asyncio.Event().wait()
 
     @operation
     async def profile(
@@ -120,6 +127,12 @@ actions:
       type: object
       properties:
         tag: {type: string, maxLength: 100}
+  probe.hang:
+    summary: Never answer
+    rate_class: standard
+    target: probe.hang
+    permission: system.probe
+    payload: {type: object, properties: {}}
   probe.profile:
     summary: Store personal data
     rate_class: standard
@@ -155,4 +168,5 @@ services:
     failure_rate_threshold: 50
     open_seconds: 30
     half_open_calls: 1
+    call_timeout_seconds: 0.3
 """

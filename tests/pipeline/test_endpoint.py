@@ -300,6 +300,27 @@ async def test_a_failing_service_opens_its_breaker_and_is_no_longer_called(
     assert "breaker.opened" in actions
 
 
+async def test_a_hung_call_is_given_up_counted_and_opens_the_breaker(
+    probe_app: RunningApp,
+) -> None:
+    """Calls that never answer: 504 ACTION_TIMEOUT each, then the breaker opens."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    hung = [await _call(probe_app, "probe.hang") for _ in range(4)]
+    elapsed = loop.time() - started
+
+    refused = await _call(probe_app, "probe.hang")
+
+    assert [r.status_code for r in hung] == [504] * 4
+    assert {r.json()["error_code"] for r in hung} == {"ACTION_TIMEOUT"}
+    assert "may or may not have taken effect" in hung[0].json()["error"]
+    assert elapsed < 4 * 0.3 + 2
+    assert refused.json()["error_code"] == "CIRCUIT_OPEN"
+    assert len(probe_of(probe_app).calls) == 4
+    records = [r for r in await _audit(probe_app) if r["action"] == "probe.hang"]
+    assert [r["error_code"] for r in records][:4] == ["ACTION_TIMEOUT"] * 4
+
+
 async def test_business_refusals_leave_the_breaker_closed(
     probe_app: RunningApp,
 ) -> None:
