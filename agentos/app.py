@@ -18,7 +18,7 @@ import urllib.request
 from typing import Any
 
 from sanic import Request, Sanic
-from sanic.response import HTTPResponse
+from sanic.response import BaseHTTPResponse
 from sanic_ext import Extend
 
 from agentos import __version__
@@ -48,7 +48,7 @@ access_logger = logging.getLogger("agentos.access")
 _app_numbers = itertools.count(1)
 
 
-def create_app(settings: Settings) -> Sanic:
+def create_app(settings: Settings) -> Sanic[Any, Any]:
     """Build the service's Sanic app; stores open when a worker starts."""
     app = Sanic(f"agentos_{next(_app_numbers)}", configure_logging=False)
     app.ctx.settings = settings
@@ -60,7 +60,9 @@ def create_app(settings: Settings) -> Sanic:
     app.register_middleware(guard_admin_reads, "request")
     app.register_middleware(limit_request, "request")
     app.register_middleware(add_rate_limit_headers, "response")
-    app.register_middleware(echo_trace_id, "response")
+    # echo_trace_id annotates its response as HTTPResponse, narrower than the
+    # BaseHTTPResponse Sanic hands every response middleware.
+    app.register_middleware(echo_trace_id, "response")  # type: ignore[arg-type]
     app.register_middleware(_log_access, "response")
     app.register_middleware(record_response, "response")
     app.error_handler.add(Exception, handle_exception)
@@ -82,7 +84,7 @@ def create_app(settings: Settings) -> Sanic:
     return app
 
 
-def _configure(app: Sanic, settings: Settings) -> None:
+def _configure(app: Sanic[Any, Any], settings: Settings) -> None:
     app.config.REQUEST_MAX_SIZE = settings.request_max_bytes
     # Room for long bearer tokens and a caller's oversized trace id, which is
     # then replaced rather than refused; 16 KiB is the most Sanic allows.
@@ -103,7 +105,7 @@ def _configure(app: Sanic, settings: Settings) -> None:
     )
 
 
-async def _open_components(app: Sanic) -> None:
+async def _open_components(app: Sanic[Any, Any]) -> None:
     settings: Settings = app.ctx.settings
     secret, generated = jwt_signing_key(settings)
     if generated:
@@ -148,16 +150,17 @@ async def openapi_document(settings: Settings) -> dict[str, Any]:
         host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False
     )
     assert server is not None
-    await server.startup()
-    await server.before_start()
-    await server.after_start()
+    # sanic's AsyncioServer leaves these methods unannotated.
+    await server.startup()  # type: ignore[no-untyped-call]
+    await server.before_start()  # type: ignore[no-untyped-call]
+    await server.after_start()  # type: ignore[no-untyped-call]
     try:
         url = f"http://127.0.0.1:{port}/docs/openapi.json"
         raw = await asyncio.to_thread(_fetch, url)
     finally:
-        await server.before_stop()
-        await server.close()
-        await server.after_stop()
+        await server.before_stop()  # type: ignore[no-untyped-call]
+        await server.close()  # type: ignore[no-untyped-call]
+        await server.after_stop()  # type: ignore[no-untyped-call]
     document: dict[str, Any] = json.loads(raw)
     return document
 
@@ -168,7 +171,7 @@ def _fetch(url: str) -> bytes:
         return body
 
 
-async def _close_components(app: Sanic) -> None:
+async def _close_components(app: Sanic[Any, Any]) -> None:
     # Each store is closed even when closing the other one fails: a pool
     # left open holds database connections until the process ends.
     failure: BaseException | None = None
@@ -186,7 +189,7 @@ async def _close_components(app: Sanic) -> None:
         raise failure
 
 
-async def _log_access(request: Request, response: HTTPResponse) -> None:
+async def _log_access(request: Request, response: BaseHTTPResponse) -> None:
     if not request.app.ctx.settings.access_log:
         return
     started = getattr(request.ctx, "started", None)

@@ -80,7 +80,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _extensions() -> list[Callable[[Any], None]]:
     """Subcommand groups that other packages of the project contribute."""
-    found = []
+    found: list[Callable[[Any], None]] = []
     try:
         from agentos.registry.cli import add_actions_parser
     except ImportError:

@@ -16,7 +16,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -223,7 +223,8 @@ def _parse_scalar(raw: str) -> Any:
 def _nest(path: list[str], value: Any) -> dict[str, Any]:
     for key in reversed(path):
         value = {key: value}
-    return value
+    # A path split from a variable's name is never empty, so value is wrapped.
+    return cast(dict[str, Any], value)
 
 
 def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> None:

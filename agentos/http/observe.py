@@ -11,16 +11,17 @@ workers start and turns on the multi-process mode when there are several.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from sanic import Request, Sanic
-from sanic.response import HTTPResponse
+from sanic.response import BaseHTTPResponse
 
 from agentos import metrics
 
 UNMATCHED = "unmatched"
 
 
-async def record_response(request: Request, response: HTTPResponse) -> None:
+async def record_response(request: Request, response: BaseHTTPResponse) -> None:
     """Record the request's route, method, status and duration."""
     started = getattr(request.ctx, "started", None)
     if started is None:
@@ -32,7 +33,7 @@ async def record_response(request: Request, response: HTTPResponse) -> None:
     )
 
 
-async def prepare_metrics(app: Sanic) -> None:
+async def prepare_metrics(app: Sanic[Any, Any]) -> None:
     """Main process: share the figures between workers when there are several."""
     settings = app.ctx.settings
     if settings.workers > 1:

@@ -9,6 +9,8 @@ warmer's lock is handed back for another process to take at once.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sanic import Sanic
 
 from agentos.config import Settings
@@ -17,7 +19,7 @@ from agentos.ssot.sections import Sources
 from agentos.ssot.warmer import Warmer
 
 
-async def open_read_model(app: Sanic) -> None:
+async def open_read_model(app: Sanic[Any, Any]) -> None:
     """Build this worker's ``ReadModel`` as ``app.ctx.ssot``."""
     settings: Settings = app.ctx.settings
     sources = Sources(
@@ -34,7 +36,7 @@ async def open_read_model(app: Sanic) -> None:
     )
 
 
-async def start_warmer(app: Sanic) -> None:
+async def start_warmer(app: Sanic[Any, Any]) -> None:
     """Schedule this worker's warmer, unless the settings turn it off."""
     settings: Settings = app.ctx.settings
     app.ctx.ssot_warmer = None
@@ -45,7 +47,7 @@ async def start_warmer(app: Sanic) -> None:
     app.ctx.ssot_warmer = warmer
 
 
-async def stop_warmer(app: Sanic) -> None:
+async def stop_warmer(app: Sanic[Any, Any]) -> None:
     """Stop the warmer and let a collection in progress finish."""
     warmer: Warmer | None = getattr(app.ctx, "ssot_warmer", None)
     if warmer is not None:
@@ -55,7 +57,7 @@ async def stop_warmer(app: Sanic) -> None:
         await model.close()
 
 
-def _registry_version(app: Sanic) -> str | None:
+def _registry_version(app: Sanic[Any, Any]) -> str | None:
     registry = getattr(app.ctx, "registry", None)
     if registry is None:
         return None
