@@ -127,12 +127,15 @@ def _answer(
 
 
 @bench_bp.get("/bench/ssot-bare")
+@bench_bp.get("/api/admin/bench/ssot-bare", name="bare_behind_gate")
 @openapi.exclude()
 async def bare(request: Request) -> HTTPResponse:
     """A byte string of ``size`` bytes: the benchmark's baseline.
 
     With ``auth=1`` the caller is authenticated and held to the SSOT's roles
-    first, so that the benchmark can tell the gate's cost from the cache's.
+    first. Under ``/api/admin/`` the request also passes the admin read gate
+    (allowlist and ``admin_read`` tier), so that the benchmark can tell the
+    gate's cost from the cache's.
     """
     size = request.args.get("size", "0")
     if not size.isdigit() or int(size) > MAX_BENCH_BYTES:

@@ -147,6 +147,27 @@ async def test_the_bench_endpoint_authenticates_when_asked(make_app: AppMaker) -
     assert (reader.status_code, reader.content) == (200, b"xxxx")
 
 
+async def test_the_gated_bench_endpoint_spends_the_admin_read_tier(
+    make_app: AppMaker,
+) -> None:
+    """Under /api/admin/ the bare bytes pass the admin read gate like the SSOT."""
+    bench = await make_app(ssot={"warmer_enabled": False, "bench_endpoint": True})
+    params = {"size": "4", "auth": "1"}
+
+    gated = await bench.client.get(
+        "/api/admin/bench/ssot-bare", params=params, headers=bench.auth(None, "admin")
+    )
+    ungated = await bench.client.get(
+        "/bench/ssot-bare", params=params, headers=bench.auth(None, "admin")
+    )
+    spec = (await bench.client.get("/docs/openapi.json")).json()
+
+    assert (gated.status_code, gated.content) == (200, b"xxxx")
+    assert "admin_read" in gated.headers["RateLimit-Policy"]
+    assert "RateLimit-Policy" not in ungated.headers
+    assert "/api/admin/bench/ssot-bare" not in spec["paths"]
+
+
 # -- who may read ------------------------------------------------------------
 
 
