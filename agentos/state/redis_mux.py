@@ -1,14 +1,15 @@
 """One multiplexed connection to Redis for every command that never blocks.
 
 Why not redis-py's pool for these: on this project's 2-core reference
-machine one redis-py asyncio command costs 75-90 us of client CPU (a pool
+machine one redis-py asyncio command costs 50-90 us of client CPU (a pool
 checkout, a retry wrapper, a timeout context around every read, packing and
-parsing in Python), so a request that makes seven of them spends half a
-millisecond in the client alone. The same command on one connection that
-every task of the worker shares costs 8-15 us: commands issued in the same
-turn of the event loop go out in one write, and their replies come back in
-one read. (valkey-glide, which multiplexes in Rust, measured about 50 us per
-command here.) ``bench/redis_client_bench.py`` measures the three.
+parsing in Python), so a request that makes seven of them spends up to half
+a millisecond in the client alone. The same command on one connection that
+every task of the worker shares costs 3-15 us, less the more tasks share a
+write: commands issued in the same turn of the event loop go out in one
+write, and their replies come back in one read. ``bench/redis_client_bench.py``
+measures both. (valkey-glide, which multiplexes in Rust, measured about
+50 us per command here.)
 
 How it works:
 
