@@ -44,7 +44,7 @@ import asyncio
 import builtins
 import ssl
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any, cast
 
 import hiredis
@@ -209,12 +209,20 @@ class MultiplexedRedis:
         self._wire: _Wire | None = None
         self._connecting: asyncio.Task[_Wire] | None = None
 
-    async def execute(self, *args: Arg) -> Any:
-        """Send one command and return its decoded reply."""
+    def execute(self, *args: Arg) -> Awaitable[Any]:
+        """Send one command; await the result for its decoded reply.
+
+        On an open connection the command is queued at once and the reply's
+        future itself is returned: no coroutine frame is resumed per reply.
+        """
         wire = self._wire
         if wire is None or wire.closed or wire.loop is not asyncio.get_running_loop():
-            wire = await self._connected()
-        return await wire.send(pack(args))
+            return self._connect_and_send(pack(args))
+        return wire.send(pack(args))
+
+    async def _connect_and_send(self, command: bytes) -> Any:
+        wire = await self._connected()
+        return await wire.send(command)
 
     async def close(self) -> None:
         """Close the connection; the next command would open a new one."""
