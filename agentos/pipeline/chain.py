@@ -61,6 +61,16 @@ CONTENT_FIELDS: tuple[str, ...] = (
 
 _EXACT_FLOAT_LIMIT = 2.0**53
 
+# One encoder for every record: json.dumps with these options would build a
+# new one per call.
+_CANONICAL_JSON = json.JSONEncoder(
+    sort_keys=True,
+    separators=(",", ":"),
+    ensure_ascii=False,
+    allow_nan=False,
+    default=str,
+)
+
 
 def normalize(value: Any) -> Any:
     """A JSON value that reads back from JSONB exactly as it is returned."""
@@ -81,23 +91,26 @@ def normalize(value: Any) -> Any:
 
 def format_time(moment: datetime) -> str:
     """A time as the chain writes it: UTC with microseconds and a ``Z``."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = moment.astimezone(UTC)
+    if utc.year < 1000:  # strftime does not pad such years; isoformat would
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat writes the same text for later years, a quarter faster; a
+    # UTC time's offset is always "+00:00".
+    return f"{utc.isoformat(timespec='microseconds')[:-6]}Z"
 
 
-def canonical(record: Mapping[str, Any]) -> bytes:
-    """The bytes a record's hash is computed over."""
+def canonical_text(record: Mapping[str, Any]) -> str:
+    """A record's canonical content as text, before it is encoded to bytes."""
     content = {name: record.get(name) for name in CONTENT_FIELDS}
     ts = content["ts"]
     if isinstance(ts, datetime):
         content["ts"] = format_time(ts)
-    return json.dumps(
-        content,
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        allow_nan=False,
-        default=str,
-    ).encode()
+    return _CANONICAL_JSON.encode(content)
+
+
+def canonical(record: Mapping[str, Any]) -> bytes:
+    """The bytes a record's hash is computed over."""
+    return canonical_text(record).encode()
 
 
 def record_hash(record: Mapping[str, Any]) -> str:
@@ -119,13 +132,27 @@ def link(head: Head, records: Sequence[dict[str, Any]]) -> Head:
     The records are changed in place: ``seq``, ``prev_hash`` and ``hash``
     are set on each.
     """
+    return link_canonical(head, records)[0]
+
+
+def link_canonical(
+    head: Head, records: Sequence[dict[str, Any]]
+) -> tuple[Head, list[str]]:
+    """Link ``records`` as ``link`` does; return the new head and their content.
+
+    The content is each record's ``canonical_text``, for a writer that
+    stores it as it is instead of encoding the record once more.
+    """
     seq, previous = head.seq, head.hash
+    texts: list[str] = []
     for record in records:
         seq += 1
         record["seq"] = seq
         record["prev_hash"] = previous
-        record["hash"] = previous = record_hash(record)
-    return Head(seq, previous)
+        text = canonical_text(record)
+        record["hash"] = previous = hashlib.sha256(text.encode()).hexdigest()
+        texts.append(text)
+    return Head(seq, previous), texts
 
 
 @dataclass(frozen=True)
