@@ -44,6 +44,11 @@ linked again after it. A database lock rather than a state-store lock keeps
 the chain correct while Redis is down, and the database releases it itself
 if a writer dies mid-batch.
 
+*Each record is encoded once.* On PostgreSQL the canonical JSON that a
+record's hash covers, with the hash added, is the row sent to
+``audit_append``, as text, so no codec encodes it again; a batch of intents
+is one statement over an array of JSON texts, not one Bind/Execute per row.
+
 *When the final write fails* (the database went away while the action ran),
 the action has already happened: the reply tells the truth about it, the
 writer keeps the record and retries it, and ``audit.deferred`` is logged. If
@@ -58,6 +63,7 @@ twice (``interrupted``, then its real outcome).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import socket
@@ -75,6 +81,7 @@ from agentos.pipeline.chain import (
     Head,
     Verifier,
     link,
+    link_canonical,
     normalize,
 )
 from agentos.pipeline.group_commit import GroupCommit
@@ -105,6 +112,16 @@ _INSERT_RECORD = (
 _INSERT_INTENT = (
     "INSERT INTO audit_pending (id, owner, created_at, record) VALUES ($1, $2, $3, $4)"
 )
+# PostgreSQL: a whole batch of intents in one statement (one Bind/Execute, not
+# one per row), each record already JSON text.
+_INSERT_INTENTS = (
+    "INSERT INTO audit_pending (id, owner, created_at, record) "
+    "SELECT i.id, $2::text, $3::timestamptz, i.record::jsonb "
+    "FROM unnest($1::uuid[], $4::text[]) AS i(id, record)"
+)
+# The records go as the text of a JSON array, so the pool's JSONB codec does
+# not encode again what the chain has just encoded.
+_APPEND = "SELECT * FROM audit_append('[]', $1, $2, $3::text::jsonb, $4)"
 _DELETE_INTENT = "DELETE FROM audit_pending WHERE id = $1"
 _HEAD = "SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1"
 
@@ -160,7 +177,7 @@ class AuditWriter:
     ) -> None:
         self.db = db
         self.owner = owner or _process_name()
-        self._intents: GroupCommit[tuple[str, dict[str, Any]], None] = GroupCommit(
+        self._intents: GroupCommit[tuple[str, str], None] = GroupCommit(
             "audit-intents",
             self._write_intents,
             window_seconds=window_seconds,
@@ -186,7 +203,7 @@ class AuditWriter:
         """
         intent = str(uuid.uuid4())
         try:
-            await self._intents.submit((intent, dict(record)))
+            await self._intents.submit((intent, _intent_json(record)))
         except errors.AgentOSError as exc:
             raise _refusal() from exc
         return intent
@@ -247,12 +264,14 @@ class AuditWriter:
 
     # -- the two lanes -----------------------------------------------------
 
-    async def _write_intents(
-        self, items: list[tuple[str, dict[str, Any]]]
-    ) -> list[None]:
+    async def _write_intents(self, items: list[tuple[str, str]]) -> list[None]:
         now = datetime.now(UTC)
-        rows = [(intent, self.owner, now, _jsonable(row)) for intent, row in items]
-        await self.db.executemany(_INSERT_INTENT, rows)
+        if self.db.dialect == "postgresql":
+            ids, records = [intent for intent, _ in items], [row for _, row in items]
+            await self.db.execute(_INSERT_INTENTS, ids, self.owner, now, records)
+        else:
+            rows = [(intent, self.owner, now, row) for intent, row in items]
+            await self.db.executemany(_INSERT_INTENT, rows)
         return [None] * len(items)
 
     async def _write_records(self, entries: list[_Entry]) -> list[int]:
@@ -285,14 +304,9 @@ class AuditWriter:
         finished = [entry.intent for entry in records if entry.intent]
         head = self._head
         for _ in range(MAX_LINK_ATTEMPTS):
-            link(head, rows)
+            _, contents = link_canonical(head, rows)
             answer = await self.db.fetchrow(
-                "SELECT * FROM audit_append($1, $2, $3, $4, $5)",
-                [],
-                head.seq,
-                head.hash,
-                [_as_json(r) for r in rows],
-                finished,
+                _APPEND, head.seq, head.hash, _json_array(rows, contents), finished
             )
             assert answer is not None
             head = Head(int(answer["head_seq"]), str(answer["head_hash"]))
@@ -393,14 +407,25 @@ def _values(row: Mapping[str, Any]) -> tuple[Any, ...]:
     return tuple(row.get(name) for name in COLUMNS)
 
 
-def _jsonable(row: Mapping[str, Any]) -> dict[str, Any]:
-    content = {name: row.get(name) for name in CONTENT_FIELDS if name != "seq"}
+_INTENT_FIELDS = tuple(name for name in CONTENT_FIELDS if name != "seq")
+_INTENT_JSON = json.JSONEncoder(separators=(",", ":"))
+"""How an intent's record is written: as the SQLite store writes any JSON."""
+
+
+def _intent_json(row: Mapping[str, Any]) -> str:
+    content = {name: row.get(name) for name in _INTENT_FIELDS}
     content["ts"] = row["ts"].isoformat()
-    return content
+    return _INTENT_JSON.encode(content)
 
 
-def _as_json(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {**{name: row.get(name) for name in COLUMNS}, "ts": row["ts"].isoformat()}
+def _json_array(rows: list[dict[str, Any]], contents: list[str]) -> str:
+    # A record's canonical content is a JSON object of every column but the
+    # hash, so adding the hash before its closing brace makes the whole row.
+    items = (
+        f'{content[:-1]},"hash":"{row["hash"]}"}}'
+        for row, content in zip(rows, contents, strict=True)
+    )
+    return f"[{','.join(items)}]"
 
 
 def _revived(stored: Mapping[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from agentos.pipeline.audit import (
     new_record,
     verify_chain,
 )
+from agentos.pipeline.chain import CONTENT_FIELDS
 from agentos.pipeline.scrub import EMAIL_MASK, PII_MASK, SECRET_MASK
 from agentos.store import connect_database
 from agentos.store.base import Database
@@ -49,6 +50,11 @@ def _record(n: int, **fields: Any) -> dict[str, Any]:
         "duration_ms": n / 7,
     }
     return new_record(**{**defaults, **fields})
+
+
+def _content(record: dict[str, Any]) -> dict[str, Any]:
+    """What the caller gave a record: every field the chain does not set."""
+    return {k: record[k] for k in CONTENT_FIELDS if k not in ("seq", "prev_hash")}
 
 
 async def _stored(db: Database) -> list[dict[str, Any]]:
@@ -144,6 +150,42 @@ async def test_an_intent_is_durable_before_and_gone_after(
     assert pending == 1
     assert await database.fetchval("SELECT count(*) FROM audit_pending") == 0
     assert len(await _stored(database)) == 1
+
+
+async def test_a_batch_of_intents_lands_every_intent_as_intended(
+    writer: AuditWriter, database: Database
+) -> None:
+    """Twenty intents written together are each stored, whole, under this owner."""
+    payloads = [{"n": n, "text": "zo\u00eb"} for n in range(20)]
+    records = [_record(n, outcome=None, payload=p) for n, p in enumerate(payloads)]
+
+    intents = await asyncio.gather(*(writer.intend(r) for r in records))
+
+    rows = await database.fetch("SELECT id, owner, record FROM audit_pending")
+    stored = {str(row["id"]): row for row in rows}
+    assert sorted(stored) == sorted(intents)
+    for intent, record in zip(intents, records, strict=True):
+        kept, ts = stored[intent]["record"], record["ts"]
+        assert stored[intent]["owner"] == writer.owner
+        assert kept == {**_content(record), "ts": ts.isoformat(), "prev_hash": None}
+
+
+async def test_records_read_back_equal_to_what_was_appended(
+    writer: AuditWriter, database: Database
+) -> None:
+    """A batch of finished records is stored column for column and verifies."""
+    records = [_record(n, roles=["admin", "ops"], rule=f"rule-{n}") for n in range(20)]
+    intents = await asyncio.gather(*(writer.intend(r) for r in records))
+
+    seqs = await asyncio.gather(
+        *(writer.append(r, i) for r, i in zip(records, intents, strict=True))
+    )
+
+    rows = {row["seq"]: row for row in await _stored(database)}
+    for seq, record in zip(seqs, records, strict=True):
+        assert _content(rows[seq]) == _content(record)
+    assert await database.fetchval("SELECT count(*) FROM audit_pending") == 0
+    assert (await verify_chain(database)).checked == 20
 
 
 async def test_orphaned_intents_are_chained_once_as_interrupted(
