@@ -51,7 +51,9 @@ class TokenPairOut(BaseModel):
     summary="Exchange a refresh token for a new token pair",
     description="Each refresh token works once. A refresh token presented a "
     "second time revokes every token of its session: 401 TOKEN_REVOKED, and "
-    "its holder must sign in again. No access token is needed.",
+    "its holder must sign in again. A session older than "
+    "jwt.refresh_family_lifetime_seconds (30 days by default) is not renewed: "
+    "401 SESSION_EXPIRED. No access token is needed.",
     tag="auth",
     body=request_body(RefreshRequest),
     response=responses(envelope(TokenPairOut), 400, 415),
