@@ -42,9 +42,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -65,6 +65,9 @@ from agentos.pipeline.lockout import Lockout
 from agentos.pipeline.revocation import Revocations
 from agentos.pipeline.scopes import safe_part, valid_subject
 from agentos.services.base import Principal
+from agentos.state.compound import Step, run_steps
+
+T = TypeVar("T")
 
 logger = logging.getLogger("agentos.auth")
 
@@ -282,22 +285,45 @@ class Authenticator:
 
     async def authenticate(self, request: Any) -> Principal:
         """The request's principal, or raise 401 or 429; the outcome is kept."""
+        principal, _ = await self.authenticate_with(request, _no_steps)
+        return principal
+
+    async def authenticate_with(
+        self, request: Any, then: Callable[[Principal], Sequence[Step]]
+    ) -> tuple[Principal, list[Any] | None]:
+        """Authenticate, and run ``then(principal)`` in the admission's round trip.
+
+        The steps (a rate limit, say) run only for an admitted token; the
+        second value is their replies, or ``None`` when the state store was
+        down and a read passed on the signature alone. A request that was
+        authenticated before runs the steps on their own.
+        """
         known: Principal | None = getattr(request.ctx, "principal", None)
         if known is not None:
-            return known
+            degrade = may_degrade(request.method)
+            steps = then(known)
+            state = self.revocations.state
+            return known, await self._consult(degrade, run_steps(state, steps))
         failure: AgentOSError | None = getattr(request.ctx, "auth_failure", None)
         if failure is not None:
             raise failure
 
         try:
-            principal = await self._authenticate(request)
+            identified = await self.identify(request)
+            replies = await identified.admit(*then(identified.principal))
         except AgentOSError as exc:
             request.ctx.auth_failure = exc
             raise
-        request.ctx.principal = principal
-        return principal
+        request.ctx.principal = identified.principal
+        return identified.principal, replies
 
-    async def _authenticate(self, request: Any) -> Principal:
+    async def identify(self, request: Any) -> Identified:
+        """Verify the request's token; its admission is left to the caller.
+
+        Raises 429 for a locked address and 401 for a token that does not
+        verify (counted towards the address's lockout). The caller must
+        ``admit`` the result before acting on it.
+        """
         address = request_client_ip(request, self.trusted_proxies)
         degrade = may_degrade(request.method)
         await self._consult(degrade, self.lockout.check_address(address))
@@ -306,15 +332,31 @@ class Authenticator:
         try:
             claims = self._verified(token)
             principal = principal_from_claims(claims)
-            await self._consult(degrade, self.revocations.admit(claims))
         except TokenExpired:
             raise
         except Unauthorized as exc:
             await self._consult(degrade, self._failed(address, exc, token))
             raise
+        return Identified(self, principal, claims, token, address, degrade)
 
-        await self._consult(degrade, self.lockout.record_success(address))
-        return principal
+    async def admit(self, identified: Identified, *then: Step) -> list[Any] | None:
+        """Admit an identified caller, running ``then`` in the same round trip.
+
+        Returns the replies of ``then``, or ``None`` when the state store is
+        down and a read passes on the signature alone.
+        """
+        degrade = identified.degrade
+        try:
+            replies = await self._consult(
+                degrade, self.revocations.admit(identified.claims, *then)
+            )
+        except Unauthorized as exc:
+            await self._consult(
+                degrade, self._failed(identified.address, exc, identified.token)
+            )
+            raise
+        await self._consult(degrade, self.lockout.record_success(identified.address))
+        return replies
 
     def _verified(self, token: str) -> dict[str, Any]:
         # A token that verified once needs no second signature check while
@@ -336,15 +378,16 @@ class Authenticator:
         self._verified_claims[token] = claims
         return claims
 
-    async def _consult(self, degrade: bool, step: Awaitable[Any]) -> None:
+    async def _consult(self, degrade: bool, step: Awaitable[T]) -> T | None:
         # A step that needs the state store; for a read, an outage skips it
-        # (see agentos.pipeline.degraded).
+        # (see agentos.pipeline.degraded) and gives None.
         try:
-            await step
+            return await step
         except DependencyDown:
             if not degrade:
                 raise
             self._unchecked()
+            return None
 
     async def _failed(self, address: str, exc: Unauthorized, token: str) -> None:
         status = await self.lockout.record_failure(address)
@@ -358,6 +401,32 @@ class Authenticator:
             failures=status.failures,
             locked=status.locked,
         )
+
+
+def _no_steps(principal: Principal) -> Sequence[Step]:
+    return ()
+
+
+@dataclass
+class Identified:
+    """A caller whose token verified, not yet admitted by the state store.
+
+    ``admit`` asks the store in one round trip whether the token still
+    counts (revoked, disabled, locked) and, only if it does, runs the steps
+    handed to it. A refusal counts towards the address's lockout like any
+    failed authentication; an admission resets the count.
+    """
+
+    authenticator: Authenticator
+    principal: Principal
+    claims: dict[str, Any]
+    token: str
+    address: str
+    degrade: bool
+
+    async def admit(self, *then: Step) -> list[Any] | None:
+        """Raise 401 ``TOKEN_REVOKED`` or 429, else return the replies of ``then``."""
+        return await self.authenticator.admit(self, *then)
 
 
 def _logged_kid(token: str) -> str | None:

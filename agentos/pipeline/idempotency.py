@@ -38,7 +38,7 @@ import enum
 import hashlib
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -47,7 +47,9 @@ from agentos.errors import (
     IdempotencyKeyReused,
     InvalidIdempotencyKey,
 )
+from agentos.pipeline.scopes import subject_scope
 from agentos.state.base import Script, StateStore, Value
+from agentos.state.compound import Step
 
 if TYPE_CHECKING:
     from agentos.state.keyspace import Keyspace
@@ -157,9 +159,15 @@ def fingerprint(action: str, payload: Any) -> str:
 
 
 def record_key(subject: str, key: str) -> str:
-    """The state key of a caller's idempotency key (hashed: keys hold any ASCII)."""
-    digest = hashlib.sha256(f"{subject}\n{key}".encode()).hexdigest()[:40]
-    return f"idempotency:{{{digest}}}"
+    """The state key of a caller's idempotency key.
+
+    It carries the subject's hash tag, like every key about the caller, so
+    that ``BEGIN`` can run in the round trip that admits the caller and
+    spends its rate limit (``agentos.state.compound``). The key itself is
+    hashed: it may hold any printable ASCII.
+    """
+    digest = hashlib.sha256(key.encode()).hexdigest()[:40]
+    return f"idempotency:{subject_scope(subject)}:{digest}"
 
 
 # -- the two scripts -------------------------------------------------------
@@ -280,10 +288,17 @@ class Idempotency:
 
         Raises ``IdempotencyInProgress`` (409) or ``IdempotencyKeyReused`` (422).
         """
+        claim, step = self.plan(subject, key, print_)
+        return self.outcome(claim, await self.state.run(BEGIN, step.keys, step.args))
+
+    def plan(self, subject: str, key: str, print_: str) -> tuple[Claim, Step]:
+        """What ``begin`` runs, as a step to run with others (see ``outcome``)."""
         claim = Claim(record_key(subject, key), secrets.token_hex(8))
-        reply = await self.state.run(
-            BEGIN, [claim.key], [print_, claim.owner, self.lease_ms]
-        )
+        step = Step(BEGIN, [claim.key], [print_, claim.owner, self.lease_ms])
+        return claim, step
+
+    def outcome(self, claim: Claim, reply: Sequence[Any]) -> Claim | Replay:
+        """What ``BEGIN``'s reply means for ``claim``: run, replay, 409 or 422."""
         decision = Decision(reply[0])
         if decision is Decision.PROCEED:
             return claim

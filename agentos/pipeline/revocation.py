@@ -27,6 +27,11 @@ Tokens carry ``iat`` in whole seconds, so revoking a subject also refuses a
 token issued in the same second just after the revocation; its holder signs
 in again a second later.
 
+Whoever admits a token may hand ``admit`` further steps (the rate limit of
+the call, say) that run in the same round trip, and only for an admitted
+token (``agentos.state.compound``): every key here carries the subject's
+hash tag, as the rate limiter's per-subject counters do.
+
 An admitted token also clears its subject's failed-authentication count
 (a success resets it; ``agentos.pipeline.lockout``), with a write only when
 there is a count to clear.
@@ -45,6 +50,7 @@ from agentos.pipeline.lockout import LockStatus, lockout_keys, refusal
 from agentos.pipeline.scopes import subject_scope
 from agentos.services.token_families import RevocationKeys
 from agentos.state.base import Script
+from agentos.state.compound import Step, run_steps
 
 if TYPE_CHECKING:
     from agentos.state.keyspace import Keyspace
@@ -151,11 +157,16 @@ class Revocations:
     def __init__(self, state: Any) -> None:
         self.state = state
 
-    async def admit(self, claims: dict[str, Any]) -> None:
-        """Raise 401 ``TOKEN_REVOKED`` or 429 ``LOCKED_OUT``, else return."""
+    async def admit(self, claims: dict[str, Any], *then: Step) -> list[Any]:
+        """Raise 401 ``TOKEN_REVOKED`` or 429 ``LOCKED_OUT``, else return.
+
+        ``then`` runs in the same round trip, only if the token is admitted;
+        their replies are returned (see ``agentos.state.compound``).
+        """
         flag = "1" if _is_family(claims.get("fam")) else "0"
-        reply = await self.state.run(ADMIT, admit_keys(claims), [claims["iat"], flag])
-        decision, locked_ms = Admission(int(reply[0])), int(reply[1])
+        admit = Step(ADMIT, admit_keys(claims), [claims["iat"], flag], go_on=0)
+        replies = await run_steps(self.state, [admit, *then])
+        decision, locked_ms = Admission(int(replies[0][0])), int(replies[0][1])
 
         if decision is Admission.DISABLED:
             raise TokenRevoked("This account is disabled; ask an administrator.")
@@ -163,6 +174,7 @@ class Revocations:
             raise TokenRevoked()
         if decision is Admission.LOCKED:
             raise refusal(LockStatus(locked_ms=locked_ms), "this account")
+        return replies[1:]
 
     async def set_disabled(self, subject: str, disabled: bool) -> None:
         """Mark ``subject`` disabled (every token refused) or lift the mark."""

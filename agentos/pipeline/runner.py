@@ -7,7 +7,17 @@
 
 Each stage is its own module; this one only composes them and keeps the
 *trail* of a call: what its audit record will say, filled in as the stages
-pass. Whatever happens, the call ends in ``_close``, which completes its
+pass.
+
+The stages that need the state store share one round trip. The token is
+verified at once but *admitted* (not revoked, not disabled, not locked)
+together with the rate limit's spending and the idempotency key's claim,
+in one compound script (``agentos.state.compound``) that stops at the
+first step that refuses. Validation and the reading of the key are local
+and run before it; their refusals are held and answered only after the
+rate limit has let the call through, so each refusal still comes from the
+stage the order above gives it: a revoked token is 401 whatever else is
+wrong with the call, a call over its limit 429 whatever its payload. Whatever happens, the call ends in ``_close``, which completes its
 idempotency record, writes its audit record and counts it for the status
 endpoint, so no path can skip the audit.
 
@@ -43,6 +53,7 @@ from agentos.http.envelope import fail, ok
 from agentos.logs import bind, log_event, trace_id_var
 from agentos.pipeline import audit as audit_log
 from agentos.pipeline import idempotency as idem
+from agentos.pipeline.authn import Identified
 from agentos.pipeline.authz import Decision, authorize
 from agentos.pipeline.breaker import Breakers, Permit, Snapshot
 from agentos.pipeline.client_ip import request_client_ip
@@ -52,6 +63,7 @@ from agentos.pipeline.stats import ActionStats
 from agentos.registry import Call, Registry, RegistryHolder
 from agentos.registry.spec import ActionSpec, AuditLevel, Mode
 from agentos.services.base import CallContext, Principal
+from agentos.state.compound import Step, run_steps
 
 logger = logging.getLogger("agentos.pipeline")
 
@@ -76,6 +88,8 @@ class Trail:
     spec: ActionSpec | None = None
     allowed: bool = False
     rule: str | None = None
+    document: Any = None
+    """The request body, parsed."""
     payload: Any = None
     raw_payload: Any = None
     """The payload as sent, scrubbed only if the call ends before validation."""
@@ -115,6 +129,23 @@ class Trail:
             registry_version=self.registry_version,
             policy_version=self.policy_version,
         )
+
+
+@dataclass
+class Prepared:
+    """A call validated and its idempotency claim planned, before the state store.
+
+    ``refusal`` is the first refusal of the validate or idempotency stage
+    (``refused_at``), answered once the rate limit has let the call through.
+    """
+
+    call: Call | None = None
+    refusal: errors.AgentOSError | None = None
+    refused_at: str = ""
+    key: str | None = None
+    claim: idem.Claim | None = None
+    begin: Step | None = None
+    """``BEGIN`` for ``claim``, run in the round trip of the rate limit."""
 
 
 @dataclass
@@ -162,23 +193,27 @@ class Pipeline:
     # -- the stages --------------------------------------------------------
 
     async def _stages(self, request: Request, trail: Trail) -> HTTPResponse:
-        principal = await self._authenticate(request, trail)
-        trail.stage = "resolve"
-        document = json_body(request)
-        registry: Registry = self.registry.current
-        trail.registry_version = registry.version
-        trail.action = _claimed_action(document)
-        spec = trail.spec = registry.resolve(document)
-        trail.raw_payload = document.get("payload")
+        identified = await self._authenticate(request, trail)
+        principal = identified.principal if identified else ANONYMOUS
+        try:
+            registry, spec, decision = await self._resolve_and_authorize(
+                request, principal, trail
+            )
+        except errors.AgentOSError:
+            await self._admit(identified, trail)  # a refused token answers first
+            raise
 
-        decision = await self._authorize(registry, spec, principal, document, trail)
-        await self._rate_limit(principal, spec, trail)
+        prepared = self._prepare(request, registry, spec, principal, trail)
+        replies = await self._ask_state(identified, principal, spec, prepared, trail)
         trail.allowed = True
+        if prepared.refusal is not None:
+            trail.stage = prepared.refused_at
+            raise prepared.refusal
 
-        trail.stage = "validate"
-        call = registry.validate(spec, document)
+        call = prepared.call
+        assert call is not None  # a call that failed validation has a refusal
         trail.payload = _audited(spec, call.arguments, body_bytes=trail.body_bytes)
-        replay = await self._idempotency(request, principal, spec, call, trail)
+        replay = self._claim(prepared, replies, trail)
         if replay is not None:
             trail.outcome = audit_log.REPLAYED
             return raw(
@@ -189,14 +224,49 @@ class Pipeline:
             )
         return await self._execute(spec, call, principal, decision, trail)
 
-    async def _authenticate(self, request: Request, trail: Trail) -> Principal:
+    async def _authenticate(self, request: Request, trail: Trail) -> Identified | None:
+        # The token is verified here; the state store admits it later, in
+        # the rate limit's round trip (see ``_admit``).
         if not self.settings.stages.authenticate:
             trail.principal = ANONYMOUS
-            return ANONYMOUS
-        principal: Principal = await self.authenticator.authenticate(request)
-        trail.principal = principal
-        bind(subject=principal.subject)
-        return principal
+            return None
+        identified: Identified = await self.authenticator.identify(request)
+        trail.principal = identified.principal
+        bind(subject=identified.principal.subject)
+        return identified
+
+    async def _resolve_and_authorize(
+        self, request: Request, principal: Principal, trail: Trail
+    ) -> tuple[Registry, ActionSpec, Decision]:
+        trail.stage = "resolve"
+        document = trail.document = json_body(request)
+        registry: Registry = self.registry.current
+        trail.registry_version = registry.version
+        trail.action = _claimed_action(document)
+        spec = trail.spec = registry.resolve(document)
+        trail.raw_payload = document.get("payload")
+
+        decision = await self._authorize(registry, spec, principal, document, trail)
+        return registry, spec, decision
+
+    async def _admit(
+        self, identified: Identified | None, trail: Trail, *then: Step
+    ) -> list[Any] | None:
+        """Admit the verified token, running ``then`` in the same round trip.
+
+        A refusal (revoked, disabled, locked) is the authenticate stage's,
+        whatever stage asked; ``None`` when authentication is switched off.
+        """
+        if identified is None:
+            return None
+        stage, trail.stage = trail.stage, "authenticate"
+        try:
+            replies = await identified.admit(*then)
+        except errors.AgentOSError:
+            trail.rule = None
+            raise
+        trail.stage = stage
+        return replies
 
     async def _authorize(
         self,
@@ -222,41 +292,86 @@ class Pipeline:
         decision.raise_if_denied()
         return decision
 
-    async def _rate_limit(
-        self, principal: Principal, spec: ActionSpec, trail: Trail
-    ) -> None:
-        trail.stage = "rate_limit"
-        if not self.settings.stages.rate_limit:
-            return
-        verdict = await self.limiter.check(principal, spec)
-        trail.headers.update(verdict.headers)
-        if not verdict.allowed:
-            trail.rule = f"rate_limit: {spec.rate_class}"
-            raise verdict.refusal()
-
-    async def _idempotency(
+    def _prepare(
         self,
         request: Request,
-        principal: Principal,
+        registry: Registry,
         spec: ActionSpec,
-        call: Call,
+        principal: Principal,
         trail: Trail,
-    ) -> idem.Replay | None:
-        trail.stage = "idempotency"
+    ) -> Prepared:
+        """Validate the payload and plan the idempotency claim, holding refusals.
+
+        Both are local work. Their refusals wait until the rate limit has
+        spoken, so a call refused there is a 429 whatever its payload says.
+        """
+        try:
+            call = registry.validate(spec, trail.document)
+        except errors.AgentOSError as exc:
+            return Prepared(refusal=exc, refused_at="validate")
         if not self.settings.stages.idempotency:
-            return None
-        key = trail.idempotency_key = idem.key_from_headers(request.headers)
-        if key is None:
-            if spec.idempotency.value == "required":
+            return Prepared(call)
+
+        try:
+            key = idem.key_from_headers(request.headers)
+            if key is None and spec.idempotency.value == "required":
                 raise errors.InvalidIdempotencyKey(
                     f"'{spec.name}' must be sent with an X-Idempotency-Key header; "
                     "use a fresh random key and repeat it on every retry."
                 )
-            return None
+        except errors.AgentOSError as exc:
+            return Prepared(call, refusal=exc, refused_at="idempotency")
+        if key is None:
+            return Prepared(call)
+
         print_ = idem.fingerprint(spec.name, call.arguments)
-        outcome = await self.idempotency.begin(principal.subject, key, print_)
+        claim, begin = self.idempotency.plan(principal.subject, key, print_)
+        return Prepared(call, key=key, claim=claim, begin=begin)
+
+    async def _ask_state(
+        self,
+        identified: Identified | None,
+        principal: Principal,
+        spec: ActionSpec,
+        prepared: Prepared,
+        trail: Trail,
+    ) -> list[Any]:
+        """Admit, rate-limit and claim the key, in one round trip; raise 429.
+
+        Each step runs only if the one before let the call through
+        (``agentos.state.compound``), so a refused token spends no quota and
+        a refused call claims no key.
+        """
+        trail.stage = "rate_limit"
+        spending = None
+        if self.settings.stages.rate_limit and self.limiter.enabled:
+            spending = self.limiter.plan(principal, spec)
+        steps = [step for step in (spending and spending.step, prepared.begin) if step]
+
+        replies = await self._admit(identified, trail, *steps)
+        if replies is None:  # authentication is switched off
+            replies = await run_steps(self.idempotency.state, steps)
+        if spending is None:
+            return replies
+
+        verdict = spending.decision(replies.pop(0))
+        trail.headers.update(verdict.headers)
+        if not verdict.allowed:
+            trail.rule = f"rate_limit: {spec.rate_class}"
+            raise verdict.refusal()
+        return replies
+
+    def _claim(
+        self, prepared: Prepared, replies: list[Any], trail: Trail
+    ) -> idem.Replay | None:
+        """The idempotency stage: hold the key, or find the answer to replay."""
+        trail.stage = "idempotency"
+        if prepared.claim is None:
+            return None
+        trail.idempotency_key = prepared.key
+        outcome = self.idempotency.outcome(prepared.claim, replies[0])
         if isinstance(outcome, idem.Replay):
-            log_event(logger, "idempotency.replayed", action=spec.name)
+            log_event(logger, "idempotency.replayed", action=trail.action)
             return outcome
         trail.claim = outcome
         return None

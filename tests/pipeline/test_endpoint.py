@@ -7,7 +7,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from agentos.auth.tokens import issue_token
 from agentos.pipeline.audit import verify_chain
+from agentos.services.base import CallContext, Principal
 from tests.fixtures.app import RunningApp
 from tests.pipeline.conftest import probe_of
 
@@ -479,3 +481,78 @@ async def test_a_registry_reload_reads_the_breaker_policies_again(
     assert outcome.ok and outcome.version != outcome.previous
     assert refused.json()["error_code"] == "CIRCUIT_OPEN"
     assert len(probe_of(probe_app).calls) == 2
+
+
+# -- admission rides with the rate limit ------------------------------------
+
+
+async def _revoked_token(app: RunningApp, subject: str) -> str:
+    token, claims = issue_token(app.app.ctx.token_keys, subject, ["admin"])
+    operator = CallContext(principal=Principal("ops", ("admin",)))
+    await app.services["auth"].revoke(operator, subject=subject, jti=claims["jti"])
+    return token
+
+
+async def test_a_revoked_token_is_401_whatever_else_is_wrong_with_the_call(
+    probe_app: RunningApp,
+) -> None:
+    """Admission answers first: an unknown action, a forbidden role or a bad
+    payload sent with a revoked token is still 401 TOKEN_REVOKED, audited as
+    the authenticate stage's refusal."""
+    token = await _revoked_token(probe_app, "mallory")
+    bearer = {"Authorization": f"Bearer {token}"}
+    bodies = [
+        {"action": "probe.nothing", "payload": {}},
+        {"action": "probe.touch", "payload": {"tag": "a", "sneaky": 1}},
+        {"action": "probe.touch", "payload": {"tag": "a"}},
+    ]
+
+    answers = [
+        await probe_app.client.post("/api/admin/action", json=body, headers=bearer)
+        for body in bodies
+    ]
+
+    assert [(a.status_code, a.json()["error_code"]) for a in answers] == [
+        (401, "TOKEN_REVOKED")
+    ] * 3
+    assert probe_of(probe_app).calls == []
+    records = await _audit(probe_app)
+    assert [r["rule"] for r in records] == ["authenticate: TOKEN_REVOKED"] * 3
+    assert {r["actor"] for r in records} == {"mallory"}
+
+
+async def test_a_revoked_token_spends_none_of_its_subjects_rate_limit(
+    probe_app: RunningApp,
+) -> None:
+    """Refused calls stop before the quotas: a valid token of the same subject
+    then finds its rate class untouched."""
+    token = await _revoked_token(probe_app, "erin")
+    for _ in range(3):
+        await probe_app.client.post(
+            "/api/admin/action",
+            json={"action": "probe.touch", "payload": {"tag": "a"}},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+    first = await _call(probe_app, "probe.touch", {"tag": "a"}, subject="erin")
+
+    assert first.status_code == 200
+    assert _remaining(first, "standard") == _limit(first, "standard") - 1
+
+
+def _field(header: str, policy: str, key: str) -> int:
+    # One item of a RateLimit or RateLimit-Policy field: "name";q=10;w=60, ...
+    for item in header.split(","):
+        name, *params = item.strip().split(";")
+        if name.strip('"') == policy:
+            values = dict(param.split("=", 1) for param in params)
+            return int(values[key])
+    raise AssertionError(f"no {policy} in {header!r}")
+
+
+def _remaining(response: Any, policy: str) -> int:
+    return _field(response.headers["RateLimit"], policy, "r")
+
+
+def _limit(response: Any, policy: str) -> int:
+    return _field(response.headers["RateLimit-Policy"], policy, "q")

@@ -5,6 +5,10 @@ The pipeline and the tier middleware ask one of two questions::
     decision = await limiter.check(principal, spec)         # an admin action
     decision = await limiter.check_tier("user", subject=s, client_ip=ip)
 
+or plan the same spending (``plan``, ``plan_tier``) as a step that runs in
+the round trip of the caller's admission (``agentos.pipeline.authn``), and
+read its reply with ``Spending.decision``.
+
 and answer with the decision: ``decision.headers`` go on every reply,
 ``decision.raise_if_limited()`` raises 429 ``RATE_LIMITED`` with those
 headers and ``Retry-After``. An admin action spends its ``admin_action``
@@ -33,6 +37,7 @@ from agentos.pipeline.ratelimit.policy import Per, RateLimitPolicy
 from agentos.pipeline.ratelimit.scripts import SPEND, spend_args
 from agentos.pipeline.scopes import address_scope, safe_part, subject_scope
 from agentos.services.base import Principal
+from agentos.state.compound import Step
 
 ADMIN_ACTION_TIER = "admin_action"
 
@@ -99,6 +104,27 @@ UNLIMITED = RateDecision(allowed=True)
 """The decision when rate limiting is switched off."""
 
 
+@dataclass(frozen=True)
+class Spending:
+    """The quotas one call spends, as a state-store step, and how to read its reply.
+
+    A caller that asks the store something else first (the authenticator's
+    admission) runs ``step`` in that same round trip and hands the reply to
+    ``decision``; ``SPEND`` lets a next step run when the call was counted.
+    """
+
+    quotas: tuple[Quota, ...]
+    step: Step
+
+    def decision(self, reply: Sequence[Any]) -> RateDecision:
+        """The decision that ``SPEND``'s reply says."""
+        verdicts = tuple(
+            Verdict(bool(reply[i]), int(reply[i + 1]), int(reply[i + 2]))
+            for i in range(1, len(reply), 3)
+        )
+        return RateDecision(bool(reply[0]), self.quotas, verdicts)
+
+
 class RateLimiter:
     """Spends quotas of ``policy`` in ``state``; ``enabled=False`` allows all."""
 
@@ -115,15 +141,7 @@ class RateLimiter:
         """Spend the ``admin_action`` tier and the action's rate class."""
         if not self.enabled:
             return UNLIMITED
-        scope = subject_scope(principal.subject)
-        tier = self.policy.tiers[ADMIN_ACTION_TIER].quota
-        rate_class = self.policy.rate_class(spec.rate_class)
-        return await self.spend(
-            [
-                (tier, _key(scope, "tier", tier)),
-                (rate_class, _key(scope, f"action:{safe_part(spec.name)}", rate_class)),
-            ]
-        )
+        return await self._spend(self.plan(principal, spec))
 
     async def check_tier(
         self, name: str, *, subject: str | None = None, client_ip: str = ""
@@ -131,12 +149,31 @@ class RateLimiter:
         """Spend the tier ``name`` of the subject, or of the address without one."""
         if not self.enabled:
             return UNLIMITED
+        plan = self.plan_tier(name, subject=subject, client_ip=client_ip)
+        return await self._spend(plan)
+
+    def plan(self, principal: Principal, spec: RatedAction) -> Spending:
+        """What ``check`` spends, as a step to run with others (see ``Spending``)."""
+        scope = subject_scope(principal.subject)
+        tier = self.policy.tiers[ADMIN_ACTION_TIER].quota
+        rate_class = self.policy.rate_class(spec.rate_class)
+        return self._plan(
+            [
+                (tier, _key(scope, "tier", tier)),
+                (rate_class, _key(scope, f"action:{safe_part(spec.name)}", rate_class)),
+            ]
+        )
+
+    def plan_tier(
+        self, name: str, *, subject: str | None = None, client_ip: str = ""
+    ) -> Spending:
+        """What ``check_tier`` spends, as a step to run with others."""
         tier = self.policy.tiers[name]
         if tier.per is Per.USER and subject is not None:
             scope = subject_scope(subject)
         else:
             scope = address_scope(client_ip)
-        return await self.spend([(tier.quota, _key(scope, "tier", tier.quota))])
+        return self._plan([(tier.quota, _key(scope, "tier", tier.quota))])
 
     async def spend(
         self, checks: Sequence[tuple[Quota, str]], *, now_ms: float | None = None
@@ -146,16 +183,24 @@ class RateLimiter:
         ``now_ms`` overrides the store's clock; tests use it to place calls
         at exact times on both backends.
         """
-        quotas = [quota for quota, _ in checks]
+        return await self._spend(self._plan(checks, now_ms=now_ms))
+
+    async def _spend(self, plan: Spending) -> RateDecision:
+        step = plan.step
+        return plan.decision(await self.state.run(step.script, step.keys, step.args))
+
+    def _plan(
+        self, checks: Sequence[tuple[Quota, str]], *, now_ms: float | None = None
+    ) -> Spending:
+        quotas = tuple(quota for quota, _ in checks)
         member = f"{self._member_prefix}{next(self._calls)}"
-        reply = await self.state.run(
-            SPEND, [key for _, key in checks], spend_args(quotas, member, now_ms)
+        step = Step(
+            SPEND,
+            [key for _, key in checks],
+            spend_args(list(quotas), member, now_ms),
+            go_on=1,
         )
-        verdicts = tuple(
-            Verdict(bool(reply[i]), int(reply[i + 1]), int(reply[i + 2]))
-            for i in range(1, len(reply), 3)
-        )
-        return RateDecision(bool(reply[0]), tuple(quotas), verdicts)
+        return Spending(quotas, step)
 
     async def reset(
         self, *, subject: str | None = None, client_ip: str | None = None

@@ -31,6 +31,8 @@ from typing import Any
 from agentos.errors import AgentOSError, DependencyDown
 from agentos.pipeline.client_ip import request_client_ip
 from agentos.pipeline.degraded import OutageReport, may_degrade
+from agentos.pipeline.ratelimit.limiter import RateDecision, RateLimiter, Spending
+from agentos.state.compound import Step
 
 ADMIN_ACTION_PATH = "/api/admin/action"
 ADMIN_PREFIX = "/api/admin/"
@@ -39,6 +41,8 @@ EXEMPT_PATHS = ("/health", "/metrics", "/docs", "/bench")
 READ_METHODS = frozenset({"GET", "HEAD"})
 
 _unlimited = OutageReport(logging.getLogger("agentos.ratelimit"), "ratelimit.unchecked")
+UNCOUNTED = RateDecision(allowed=True)
+"""A read let through uncounted while the state store is down: no headers."""
 
 
 class Surface(StrEnum):
@@ -82,20 +86,56 @@ async def limit_request(request: Any) -> None:
         return
 
     authenticator = request.app.ctx.authenticator
-    subject = await _subject(request, authenticator)
-    tier = tier_for(surface, subject is not None)
-    assert tier is not None  # only exempt and action surfaces have none
-
     address = request_client_ip(request, authenticator.trusted_proxies)
+    tier = tier_for(surface, authenticated=True)
+    assert tier is not None  # only exempt and action surfaces have none
+    decision = await _spend_authenticated(request, limiter, tier)
+    if decision is None:
+        decision = await _spend(request, limiter, "public", client_ip=address)
+    if decision is None:
+        return
+    request.ctx.rate_limit_headers = decision.headers
+    decision.raise_if_limited()
+
+
+async def _spend_authenticated(
+    request: Any, limiter: RateLimiter, tier: str
+) -> RateDecision | None:
+    # The tier is spent in the round trip that admits the token. A request
+    # without a token, or whose token fails, spends nothing here: it is
+    # counted as public, and the route answers the failure.
+    if "authorization" not in request.headers:
+        return None
+    plans: list[Spending] = []
+
+    def spending(principal: Any) -> list[Step]:
+        plans.append(limiter.plan_tier(tier, subject=principal.subject))
+        return [plans[-1].step]
+
     try:
-        decision = await limiter.check_tier(tier, subject=subject, client_ip=address)
+        _, replies = await request.app.ctx.authenticator.authenticate_with(
+            request, spending
+        )
+    except DependencyDown:
+        raise  # a change while the state store is down: 503
+    except AgentOSError:
+        return None
+    if replies is None:  # the state store is down: a read passes uncounted
+        _unlimited(tier=tier)
+        return UNCOUNTED
+    return plans[-1].decision(replies[0])
+
+
+async def _spend(
+    request: Any, limiter: RateLimiter, tier: str, *, client_ip: str
+) -> RateDecision | None:
+    try:
+        return await limiter.check_tier(tier, client_ip=client_ip)
     except DependencyDown:
         if not may_degrade(request.method):
             raise
         _unlimited(tier=tier)
-        return
-    request.ctx.rate_limit_headers = decision.headers
-    decision.raise_if_limited()
+        return None
 
 
 async def add_rate_limit_headers(request: Any, response: Any) -> None:
@@ -106,13 +146,3 @@ async def add_rate_limit_headers(request: Any, response: Any) -> None:
     for name, value in headers.items():
         if name not in response.headers:
             response.headers[name] = value
-
-
-async def _subject(request: Any, authenticator: Any) -> str | None:
-    if "authorization" not in request.headers:
-        return None
-    try:
-        principal = await authenticator.authenticate(request)
-    except AgentOSError:
-        return None  # counted as public; the route answers the failure
-    return str(principal.subject)
