@@ -37,7 +37,7 @@ import json
 import logging
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -255,10 +255,15 @@ class QueueService(Service):
     @operation
     async def resume(self, ctx: CallContext) -> dict[str, Any]:
         """Hand out jobs again, highest priority first."""
-        removed = await self.state.delete(qs.PAUSED_KEY)
+        await self._ensure_built()
+        # Removing the flag and reading the line share one round trip; with
+        # the flag gone the queue runs, so there is no pause to read back.
+        removed, known = await asyncio.gather(
+            self.state.delete(qs.PAUSED_KEY), self.state.hgetall(qs.TYPES_KEY)
+        )
         if removed:
             log_event(logger, "queue.resumed", actor=ctx.principal.subject)
-        return await self.status()
+        return await self._status(known, None)
 
     async def paused(self) -> dict[str, Any] | None:
         """Who paused dispatch, when and why; ``None`` while it runs."""
@@ -280,6 +285,11 @@ class QueueService(Service):
         known, pause = await asyncio.gather(
             self.state.hgetall(qs.TYPES_KEY), self.paused()
         )
+        return await self._status(known, pause)
+
+    async def _status(
+        self, known: Mapping[str, Any], pause: dict[str, Any] | None
+    ) -> dict[str, Any]:
         types = sorted(known)
         counts = await self._depths(types)
 
