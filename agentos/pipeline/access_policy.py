@@ -23,6 +23,7 @@ address (``10.0.0.5``) is a network of one; a network with host bits set
 from __future__ import annotations
 
 import fnmatch
+import functools
 import ipaddress
 from pathlib import Path
 from typing import Any
@@ -92,10 +93,12 @@ class AccessPolicy(_Strict):
         ]
 
 
+@functools.lru_cache(maxsize=4096)
 def contains(networks: tuple[Network, ...], address: str) -> Network | None:
     """The first of ``networks`` that holds ``address``, or ``None``.
 
-    An address that does not parse (``unknown``) is in no network.
+    An address that does not parse (``unknown``) is in no network. Answers
+    are remembered (every admin call asks, with the same few addresses).
     """
     try:
         ip = ipaddress.ip_address(address)
