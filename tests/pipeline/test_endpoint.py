@@ -7,8 +7,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import yaml
+
 from agentos.auth.tokens import issue_token
 from agentos.pipeline.audit import verify_chain
+from agentos.pipeline.idempotency import record_key
 from agentos.services.base import CallContext, Principal
 from tests.fixtures.app import RunningApp
 from tests.pipeline.conftest import probe_of
@@ -556,3 +559,32 @@ def _remaining(response: Any, policy: str) -> int:
 
 def _limit(response: Any, policy: str) -> int:
     return _field(response.headers["RateLimit-Policy"], policy, "q")
+
+
+async def test_a_call_over_its_limit_is_429_whatever_its_payload_and_claims_no_key(
+    make_app: Any, probe_registered: None, probe_dirs: dict[str, Any]
+) -> None:
+    """The rate limit speaks before validation and idempotency: a bad payload
+    or a reused key over the limit is 429, and the key stays unclaimed."""
+    limits = probe_dirs["policies_dir"] / "rate_limits.yaml"
+    document = yaml.safe_load(limits.read_text())
+    document["rate_classes"]["standard"]["limit"] = 1
+    limits.write_text(yaml.safe_dump(document))
+    app = await make_app(**probe_dirs)
+    first = await _call(app, "probe.touch", {"tag": "a"}, headers=_key("k1"))
+
+    invalid = await _call(app, "probe.touch", {"tag": "a", "sneaky": 1})
+    reused = await _call(app, "probe.touch", {"tag": "b"}, headers=_key("k1"))
+    fresh = await _call(app, "probe.touch", {"tag": "c"}, headers=_key("k2"))
+
+    assert first.status_code == 200
+    assert [r.status_code for r in (invalid, reused, fresh)] == [429] * 3
+    codes = {r.json()["error_code"] for r in (invalid, reused, fresh)}
+    assert codes == {"RATE_LIMITED"}
+    assert await app.state.hgetall(record_key("alice", "k1")) != {}
+    assert await app.state.hgetall(record_key("alice", "k2")) == {}
+    assert probe_of(app).calls == [("touch", {"tag": "a", "by": "alice"})]
+
+
+def _key(key: str) -> dict[str, str]:
+    return {"X-Idempotency-Key": key}

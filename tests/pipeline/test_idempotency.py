@@ -26,7 +26,9 @@ from agentos.pipeline.idempotency import (
     record_key,
     storable,
 )
+from agentos.pipeline.revocation import admit_keys
 from agentos.state.base import StateStore
+from agentos.state.compound import one_slot
 from tests.fixtures.state import PassTime
 
 
@@ -220,3 +222,14 @@ async def test_twenty_concurrent_calls_find_exactly_one_winner(
     claims = [r for r in results if isinstance(r, Claim)]
     in_progress = [r for r in results if isinstance(r, IdempotencyInProgress)]
     assert (len(claims), len(in_progress)) == (1, 19)
+
+
+def test_a_record_key_shares_its_callers_hash_tag() -> None:
+    """One script may claim the key, admit the caller and spend its quotas:
+    the record lands in the slot of the caller's other keys."""
+    claims = {"sub": "alice", "jti": "j1", "iat": 1, "fam": "f1"}
+
+    keys = [record_key("alice", "any key at all {x}"), *admit_keys(claims)]
+
+    assert one_slot(keys)
+    assert not one_slot([record_key("alice", "k"), record_key("bob", "k")])
