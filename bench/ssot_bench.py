@@ -190,9 +190,10 @@ def load_with_wrk(
     )
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(_WRK_SCRIPT % {"headers": lua})
+    duration = f"-d{max(1, round(seconds))}s"  # wrk takes whole seconds only
     try:
         out = subprocess.run(
-            ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-s", script.name,
+            ["wrk", "-t2", f"-c{connections}", duration, "-s", script.name,
              f"http://127.0.0.1:{port}{path}"],
             capture_output=True, text=True, check=True,
         ).stdout
