@@ -35,6 +35,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, values
 from prometheus_client.core import Metric
@@ -83,6 +84,7 @@ class Instruments:
             values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry(auto_describe=True)
         self.started = time.time()
+        self._children: dict[tuple[Any, ...], Any] = {}
         self.requests = Counter(
             "agentos_http_requests", "HTTP requests answered, by route and status.",
             ["route", "method", "status"], registry=self.registry,
@@ -112,6 +114,19 @@ class Instruments:
             "Time to collect every section of the SSOT document.",
             buckets=LATENCY_BUCKETS, registry=self.registry,
         )
+
+    def child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, looked up once per label set.
+
+        prometheus-client checks and joins the labels on every call (a few
+        microseconds, twice a request); the label sets here are bounded
+        (route patterns, methods, statuses, action names).
+        """
+        key = (id(metric), *labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
 
     def families(self) -> list[Metric]:
         """Every metric family, merged over all workers in multi-process mode."""
@@ -165,8 +180,8 @@ def _current() -> Instruments:
 def record_request(route: str, method: str, status: int, seconds: float) -> None:
     """Count one answered request; ``route`` is the route's pattern, not the path."""
     instruments = _current()
-    instruments.requests.labels(route, method, str(status)).inc()
-    instruments.latency.labels(route, method).observe(seconds)
+    instruments.child(instruments.requests, route, method, str(status)).inc()
+    instruments.child(instruments.latency, route, method).observe(seconds)
 
 
 def record_action(action: str, outcome: str, seconds: float) -> None:
@@ -178,16 +193,16 @@ def record_action(action: str, outcome: str, seconds: float) -> None:
     the figures is the share of ``succeeded`` and ``accepted``.
     """
     instruments = _current()
-    instruments.actions.labels(action, outcome).inc()
-    instruments.action_latency.labels(action).observe(seconds)
+    instruments.child(instruments.actions, action, outcome).inc()
+    instruments.child(instruments.action_latency, action).observe(seconds)
 
 
 def record_ssot(hit: bool, seconds: float) -> None:
     """Count one read of the SSOT document and the time it took to answer."""
     result = "hit" if hit else "miss"
     instruments = _current()
-    instruments.ssot_reads.labels(result).inc()
-    instruments.ssot_read_latency.labels(result).observe(seconds)
+    instruments.child(instruments.ssot_reads, result).inc()
+    instruments.child(instruments.ssot_read_latency, result).observe(seconds)
 
 
 def record_collection(seconds: float) -> None:

@@ -93,21 +93,27 @@ class AccessPolicy(_Strict):
         ]
 
 
-@functools.lru_cache(maxsize=4096)
 def contains(networks: tuple[Network, ...], address: str) -> Network | None:
     """The first of ``networks`` that holds ``address``, or ``None``.
 
-    An address that does not parse (``unknown``) is in no network. Answers
-    are remembered (every admin call asks, with the same few addresses).
+    An address that does not parse (``unknown``) is in no network.
     """
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
+    ip = _parsed(address)
+    if ip is None:
         return None
     for network in networks:
         if ip.version == network.version and ip in network:
             return network
     return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    # Every admin call asks about one of a few addresses: parse each once.
+    try:
+        return ipaddress.ip_address(address)
+    except ValueError:
+        return None
 
 
 def load_access_policy(directory: Path) -> AccessPolicy:
