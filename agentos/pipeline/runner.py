@@ -17,7 +17,9 @@ first step that refuses. Validation and the reading of the key are local
 and run before it; their refusals are held and answered only after the
 rate limit has let the call through, so each refusal still comes from the
 stage the order above gives it: a revoked token is 401 whatever else is
-wrong with the call, a call over its limit 429 whatever its payload. Whatever happens, the call ends in ``_close``, which completes its
+wrong with the call, a call over its limit 429 whatever its payload.
+
+Whatever happens, the call ends in ``_close``, which completes its
 idempotency record, writes its audit record and counts it for the status
 endpoint, so no path can skip the audit.
 

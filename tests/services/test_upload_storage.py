@@ -23,7 +23,8 @@ PLENTY = 10**15
 
 
 def _files_under(root: Path) -> list[str]:
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    files = (p for p in root.rglob("*") if p.is_file())
+    return sorted(p.relative_to(root).as_posix() for p in files)
 
 
 @pytest.fixture
