@@ -16,7 +16,10 @@ the full pipeline with one stage switched off in turn
 request carries a fresh idempotency key, so the idempotency stage does its
 two scripts on each call. With ``--repeat N`` the variants run N rounds,
 interleaved so that a busy minute hurts them all alike, and the run with the
-median action throughput is shown.
+median action throughput is shown. A last run of the full pipeline at
+``--light`` connections (4) shows its latency when nothing queues: at 32
+connections every request waits behind the others, so latency there is
+32 divided by the throughput, whatever the pipeline does.
 
 The load generator is wrk when it is on the PATH (it costs the server's
 two cores least), else a Python one (httpx) in a separate process. The rate
@@ -132,7 +135,7 @@ def run_wrk(
         output = subprocess.run(
             [
                 "wrk",
-                "-t2",
+                f"-t{min(2, connections)}",
                 f"-c{connections}",
                 f"-d{max(1, round(seconds))}s",
                 "-s",
@@ -396,6 +399,16 @@ def print_table(rows: list[tuple[str, Result, Result]]) -> None:
     )
 
 
+def print_light(connections: int, bare: Result, action: Result) -> None:
+    """The latency of both endpoints when nothing queues in front of them."""
+    print(f"\nlight load, {connections} connections (latency without queueing):")
+    for name, result in (("bare", bare), ("action", action)):
+        print(
+            f"  {name:<7}{result.rate:>7.0f} req/s  p50 {result.p50_ms:.2f} ms  "
+            f"p99 {result.p99_ms:.2f} ms"
+        )
+
+
 def run_variant(
     label: str,
     off: str | None,
@@ -403,13 +416,14 @@ def run_variant(
     prefix: str,
     scratch: Path,
     args: argparse.Namespace,
+    connections: int | None = None,
 ) -> tuple[Result, Result]:
     """Start a server for one variant, measure it, stop it."""
     env = server_env(database_url, prefix, scratch / "policies", scratch / "var", off)
     server = Server(env, free_port())
     try:
         server.wait_ready()
-        bare, action = measure(server, args.seconds, args.connections)
+        bare, action = measure(server, args.seconds, connections or args.connections)
     finally:
         server.stop()
     print(f"  {label}: {action.rate:.0f} req/s (bare {bare.rate:.0f})", flush=True)
@@ -429,6 +443,13 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=1, help="rounds; median kept")
     parser.add_argument(
+        "--light",
+        type=int,
+        default=4,
+        help="connections of a last light-load run of the full pipeline, where "
+        "latency is the service's own rather than the queue's (0: none)",
+    )
+    parser.add_argument(
         "--only", help="comma-separated stages to switch off (default all)"
     )
     parser.add_argument("--generate", help=argparse.SUPPRESS)
@@ -446,6 +467,7 @@ def main() -> int:
     seconds, connections = args.seconds, args.connections
     print(f"load: {generator}, {connections} connections, {seconds:.0f} s per run")
     runs: dict[str, list[tuple[Result, Result]]] = {label: [] for label, _ in variants}
+    light: tuple[Result, Result] | None = None
     with tempfile.TemporaryDirectory() as directory:
         scratch = Path(directory)
         bench_policies(scratch / "policies")
@@ -455,10 +477,17 @@ def main() -> int:
                     runs[label].append(
                         run_variant(label, off, database_url, prefix, scratch, args)
                     )
+            if args.light > 0:
+                light = run_variant(
+                    "full pipeline, light load", None, database_url, prefix, scratch,
+                    args, connections=args.light,
+                )
         finally:
             asyncio.run(drop_database(name))
             asyncio.run(clear_prefix(prefix))
     print_table([(label, *median_run(runs[label])) for label, _ in variants])
+    if light:
+        print_light(args.light, *light)
     return 0
 
 
