@@ -462,7 +462,8 @@ def report(results: Results, args: argparse.Namespace) -> None:
     print(f"hit / bare throughput: {ratio:.2f}  (aim >= 0.80: "
           f"{'met' if ratio >= 0.8 else 'missed'})")
     print(f"hit / bare behind the same gate: {gated:.2f}  (what the cache itself "
-          "costs; the gate is two state-store round trips)")
+          "costs; the gate admits the token and spends the tier in one "
+          "state-store round trip)")
     print(f"miss p99 over {len(misses)} misses: {_ms(misses, 0.99):.1f} ms  "
           f"(aim < 50 ms: {'met' if _ms(misses, 0.99) < 50 else 'missed'})")
 
