@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from agentos.auth.tokens import issue_token
 from agentos.pipeline.ratelimit.middleware import Surface, surface_of, tier_for
+from agentos.services.base import CallContext, Principal
 from tests.fixtures.app import AppMaker, RunningApp
 from tests.fixtures.policies import write_policies
 
@@ -123,6 +125,26 @@ async def test_a_bad_token_is_counted_as_public_and_still_refused(
 
     assert answer.status_code == 401
     assert answer.headers["RateLimit"].startswith('"public";r=2;')
+
+
+async def test_a_revoked_token_spends_the_public_tier_and_not_its_subjects(
+    small: RunningApp,
+) -> None:
+    """Admission refuses the token in the round trip that would spend the
+    subject's tier: the answer is 401, the public tier paid for it, and a
+    valid token of the same subject then finds its tier untouched."""
+    keys = small.app.ctx.token_keys
+    revoked, claims = issue_token(keys, "dana", ["user"])
+    operator = CallContext(principal=Principal("ops", ("admin",)))
+    await small.services["auth"].revoke(operator, subject="dana", jti=claims["jti"])
+    bearer = {"Authorization": f"Bearer {revoked}"}
+
+    refused = await small.client.get("/", headers=bearer)
+    served = await small.client.get("/", headers=small.auth("dana", "user"))
+
+    assert (refused.status_code, refused.json()["error_code"]) == (401, "TOKEN_REVOKED")
+    assert refused.headers["RateLimit"].startswith('"public";r=2;')
+    assert served.headers["RateLimit"].startswith('"user";r=3;')
 
 
 async def test_probes_and_docs_are_never_limited(small: RunningApp) -> None:
