@@ -138,9 +138,10 @@ async def test_a_revoked_token_spends_the_public_tier_and_not_its_subjects(
     operator = CallContext(principal=Principal("ops", ("admin",)))
     await small.services["auth"].revoke(operator, subject="dana", jti=claims["jti"])
     bearer = {"Authorization": f"Bearer {revoked}"}
+    valid = small.auth("dana", "user")
 
-    refused = await small.client.get("/", headers=bearer)
-    served = await small.client.get("/", headers=small.auth("dana", "user"))
+    refused = await small.client.get("/api/jobs/today", headers=bearer)
+    served = await small.client.get("/api/jobs/today", headers=valid)
 
     assert (refused.status_code, refused.json()["error_code"]) == (401, "TOKEN_REVOKED")
     assert refused.headers["RateLimit"].startswith('"public";r=2;')
