@@ -119,15 +119,18 @@ def compound_args(
 
 def one_slot(keys: Sequence[str]) -> bool:
     """Whether every key has the same hash tag (the text in its first braces)."""
-    return len({_hash_tag(key) for key in keys}) <= 1
+    if not keys:
+        return True
+    tag = _hash_tag(keys[0])
+    return all(_hash_tag(key) == tag for key in keys[1:])
 
 
 def _hash_tag(key: str) -> str:
-    start = key.find("{")
-    end = key.find("}", start + 1)
-    if start == -1 or end == -1 or end == start + 1:
+    _, brace, rest = key.partition("{")
+    tag, closed, _ = rest.partition("}")
+    if not brace or not closed or not tag:
         return key  # no tag: Redis hashes the whole name
-    return key[start + 1 : end]
+    return tag
 
 
 # -- the Lua body ----------------------------------------------------------

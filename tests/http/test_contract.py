@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from agentos.http.trace import new_trace_id
 from tests.fixtures.app import RunningApp
 
 ISO_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -169,3 +170,13 @@ async def test_no_stack_trace_leaves_the_process(api: RunningApp) -> None:
     response = await api.client.get("/no/such/path")
 
     assert "Traceback" not in response.text
+
+
+def test_made_up_trace_ids_are_32_hex_digits_and_never_repeat() -> None:
+    """A new trace id looks like a W3C one (32 lower-case hex digits, not all
+    zeros), so it can be passed on in a traceparent; ten thousand differ."""
+    made = [new_trace_id() for _ in range(10_000)]
+
+    assert all(re.fullmatch(r"[0-9a-f]{32}", trace) for trace in made)
+    assert "0" * 32 not in made
+    assert len(set(made)) == len(made)

@@ -16,6 +16,7 @@ left out: they would only echo who the caller is.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from agentos.pipeline.ratelimit.algorithms import Quota, Verdict
@@ -31,6 +32,12 @@ def _name(quota: Quota) -> str:
 
 def policy_field(quotas: Sequence[Quota]) -> str:
     """The ``RateLimit-Policy`` value for ``quotas``."""
+    return _policy_field(tuple(quotas))
+
+
+@functools.lru_cache(maxsize=256)
+def _policy_field(quotas: tuple[Quota, ...]) -> str:
+    # The same few sets of quotas answer every call: format each once.
     return ", ".join(
         f"{_name(quota)};q={quota.capacity};w={quota.window_seconds}"
         for quota in quotas
