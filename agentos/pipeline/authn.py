@@ -33,6 +33,12 @@ The request path, ``Authenticator.authenticate``::
       -> verify (401; the failure counts towards the address's lockout)
       -> admit (401 TOKEN_REVOKED / 429) -> success resets the count
 
+``identify`` takes the steps up to the verification, ``admit`` the rest;
+a caller that asks the state store something more about the same subject
+hands ``admit`` (or ``authenticate_with``) those steps, which then run in
+the admission's round trip and only for an admitted token: the tier
+middleware and the action pipeline spend the rate limit that way.
+
 Routes call ``agentos.auth.tokens.verify_request(request)``, which asks
 ``app.ctx.authenticator``. The outcome is kept on the request, so a route
 and a middleware that both ask cost one verification and count one failure.
