@@ -89,7 +89,7 @@ async def limit_request(request: Any) -> None:
     address = request_client_ip(request, authenticator.trusted_proxies)
     tier = tier_for(surface, authenticated=True)
     assert tier is not None  # only exempt and action surfaces have none
-    decision = await _spend_authenticated(request, limiter, tier)
+    decision = await _spend_authenticated(request, limiter, tier, address)
     if decision is None:
         decision = await _spend(request, limiter, "public", client_ip=address)
     if decision is None:
@@ -99,7 +99,7 @@ async def limit_request(request: Any) -> None:
 
 
 async def _spend_authenticated(
-    request: Any, limiter: RateLimiter, tier: str
+    request: Any, limiter: RateLimiter, tier: str, address: str
 ) -> RateDecision | None:
     # The tier is spent in the round trip that admits the token. A request
     # without a token, or whose token fails, spends nothing here: it is
@@ -109,8 +109,9 @@ async def _spend_authenticated(
     plans: list[Spending] = []
 
     def spending(principal: Any) -> list[Step]:
-        plans.append(limiter.plan_tier(tier, subject=principal.subject))
-        return [plans[-1].step]
+        plan = limiter.plan_tier(tier, subject=principal.subject, client_ip=address)
+        plans.append(plan)
+        return [plan.step]
 
     try:
         _, replies = await request.app.ctx.authenticator.authenticate_with(

@@ -169,3 +169,31 @@ async def test_switched_off_nothing_is_limited(
 
     assert {answer.status_code for answer in answers} == {200}
     assert all("RateLimit" not in answer.headers for answer in answers)
+
+
+async def test_a_tier_counted_per_address_counts_callers_with_tokens_by_address(
+    make_app: AppMaker, tmp_path: Path
+) -> None:
+    """A ``user`` tier set to ``per: ip`` counts the subjects of one address
+    together and other addresses apart (its key is then not on the subject's
+    hash tag, so admission and the tier go to the store one after the other)."""
+    tiers = {**SMALL_TIERS, "user": {"per": "ip", "limit": 4, "window_seconds": 60}}
+    app = await make_app(
+        policies_dir=write_policies(
+            tmp_path, access={"trusted_proxies": 1}, rate_limits={"tiers": tiers}
+        )
+    )
+
+    async def get(subject: str, address: str) -> str:
+        headers = {**app.auth(subject, "user"), "X-Forwarded-For": address}
+        answer = await app.client.get("/api/jobs/today", headers=headers)
+        assert answer.status_code == 200
+        return str(answer.headers["RateLimit"])
+
+    alice = await get("al", "203.0.113.1")
+    bob_beside_her = await get("bo", "203.0.113.1")
+    carol_elsewhere = await get("ca", "203.0.113.2")
+
+    assert alice.startswith('"user";r=3;')
+    assert bob_beside_her.startswith('"user";r=2;')
+    assert carol_elsewhere.startswith('"user";r=3;')
