@@ -31,7 +31,12 @@ from typing import Any
 from agentos.errors import AgentOSError, DependencyDown
 from agentos.pipeline.client_ip import request_client_ip
 from agentos.pipeline.degraded import OutageReport, may_degrade
-from agentos.pipeline.ratelimit.limiter import RateDecision, RateLimiter, Spending
+from agentos.pipeline.ratelimit.limiter import (
+    UNLIMITED,
+    RateDecision,
+    RateLimiter,
+    Spending,
+)
 from agentos.state.compound import Step
 
 ADMIN_ACTION_PATH = "/api/admin/action"
@@ -41,8 +46,6 @@ EXEMPT_PATHS = ("/health", "/metrics", "/docs", "/bench")
 READ_METHODS = frozenset({"GET", "HEAD"})
 
 _unlimited = OutageReport(logging.getLogger("agentos.ratelimit"), "ratelimit.unchecked")
-UNCOUNTED = RateDecision(allowed=True)
-"""A read let through uncounted while the state store is down: no headers."""
 
 
 class Surface(StrEnum):
@@ -123,7 +126,7 @@ async def _spend_authenticated(
         return None
     if replies is None:  # the state store is down: a read passes uncounted
         _unlimited(tier=tier)
-        return UNCOUNTED
+        return UNLIMITED
     return plans[-1].decision(replies[0])
 
 
