@@ -316,13 +316,14 @@ class Pipeline:
 
         try:
             key = idem.key_from_headers(request.headers)
-            if key is None and spec.idempotency.value == "required":
-                raise errors.InvalidIdempotencyKey(
-                    f"'{spec.name}' must be sent with an X-Idempotency-Key header; "
-                    "use a fresh random key and repeat it on every retry."
-                )
         except errors.AgentOSError as exc:
             return Prepared(call, refusal=exc, refused_at="idempotency")
+        if key is None and spec.idempotency.value == "required":
+            missing = errors.InvalidIdempotencyKey(
+                f"'{spec.name}' must be sent with an X-Idempotency-Key header; "
+                "use a fresh random key and repeat it on every retry."
+            )
+            return Prepared(call, refusal=missing, refused_at="idempotency")
         if key is None:
             return Prepared(call)
 
