@@ -14,8 +14,8 @@ measures both. (valkey-glide, which multiplexes in Rust, measured about
 How it works:
 
 * **Order.** Redis answers the commands of one connection in the order they
-  were sent, so each reply resolves the oldest waiting future. Replies are
-  parsed by hiredis.
+  were sent, so each reply resolves the oldest waiting future. hiredis packs
+  the commands and parses the replies.
 * **Batching.** A command is packed into the outgoing buffer at once and the
   buffer is written once per event-loop turn, so a burst of concurrent
   requests shares a system call.
@@ -56,23 +56,26 @@ Arg = bytes | str | int | float
 
 
 def pack(args: Sequence[Arg]) -> bytes:
-    """One command in the Redis protocol: an array of bulk strings."""
-    parts = [b"*%d\r\n" % len(args)]
+    """One command in the Redis protocol: an array of bulk strings.
+
+    hiredis packs it in C (a quarter of the time of packing in Python); an
+    argument Redis cannot hold is refused with a message that names it.
+    """
+    try:
+        # hiredis's stub types the argument as a one-item tuple; any length works
+        packed: bytes = hiredis.pack_command(tuple(args))  # type: ignore[arg-type]
+        return packed
+    except TypeError:
+        raise TypeError(_unsendable(args)) from None
+
+
+def _unsendable(args: Sequence[object]) -> str:
     for arg in args:
-        if isinstance(arg, bytes):
-            data = arg
-        elif isinstance(arg, str):
-            data = arg.encode()
-        elif isinstance(arg, bool):
-            raise TypeError("Send a bool as 0 or 1 explicitly; Redis has no bool type.")
-        elif isinstance(arg, int):
-            data = b"%d" % arg
-        elif isinstance(arg, float):
-            data = repr(arg).encode()
-        else:
-            raise TypeError(f"Cannot send a {type(arg).__name__} to Redis.")
-        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return b"".join(parts)
+        if isinstance(arg, bool):
+            return "Send a bool as 0 or 1 explicitly; Redis has no bool type."
+        if not isinstance(arg, bytes | str | int | float):
+            return f"Cannot send a {type(arg).__name__} to Redis."
+    return "Redis arguments must be bytes, str, int or float."
 
 
 def reply_error(message: str) -> Exception:
