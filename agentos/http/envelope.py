@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from functools import lru_cache
 from json import dumps as json_dumps
 from typing import Any
 
@@ -33,7 +33,16 @@ MAX_PER_PAGE = 100
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """The time as ISO 8601 in UTC to the millisecond: ``2026-12-04T12:00:00.123Z``."""
+    now = time.time()
+    second = int(now)
+    return f"{_formatted_second(second)}.{int((now - second) * 1000):03d}Z"
+
+
+@lru_cache(maxsize=1)
+def _formatted_second(second: int) -> str:
+    # Formatted once per second; every answer within it only adds milliseconds.
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
 
 
 def _elapsed_ms() -> float:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from agentos.http.envelope import _now
 from agentos.http.trace import new_trace_id
 from tests.fixtures.app import RunningApp
 
@@ -180,3 +182,16 @@ def test_made_up_trace_ids_are_32_hex_digits_and_never_repeat() -> None:
     assert all(re.fullmatch(r"[0-9a-f]{32}", trace) for trace in made)
     assert "0" * 32 not in made
     assert len(set(made)) == len(made)
+
+
+def test_envelope_timestamp_is_the_current_utc_time_to_the_millisecond() -> None:
+    """The stamp is UTC (not local time), truncated to the millisecond, and current."""
+    before = datetime.now(UTC).replace(microsecond=0)
+    stamps = [_now() for _ in range(2000)]  # crosses a second boundary now and then
+    after = datetime.now(UTC)
+
+    for stamp in (stamps[0], stamps[-1]):
+        assert ISO_Z.fullmatch(stamp)
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        assert before - timedelta(milliseconds=1) <= moment <= after
+    assert stamps == sorted(stamps)
