@@ -195,3 +195,14 @@ def test_envelope_timestamp_is_the_current_utc_time_to_the_millisecond() -> None
         moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
         assert before - timedelta(milliseconds=1) <= moment <= after
     assert stamps == sorted(stamps)
+
+
+async def test_no_signal_handler_runs_on_every_request(api: RunningApp) -> None:
+    """Sanic drops the dispatch of request signals nothing listens to; keep it so.
+
+    A handler on an ``http.`` event (sanic-ext's dependency injection adds one
+    when its built-in extensions are all loaded) costs every request.
+    """
+    events = [route.name for route in api.app.signal_router.routes]
+
+    assert not [event for event in events if event.startswith("http.")], events
