@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -32,9 +33,29 @@ def json_body(request: Request) -> Any:
         raise MalformedJSON("The request body is empty; send a JSON object.")
     _check_depth(raw)
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_not_a_number, parse_float=_finite)
     except (ValueError, RecursionError) as exc:
         raise MalformedJSON(f"The request body is not valid JSON: {exc}.") from None
+
+
+# Python's parser takes NaN and Infinity, and reads 1e400 as infinity; none is
+# JSON (RFC 8259), no JSONB column stores them, and most clients cannot read
+# them back. They are refused here, before any stage keeps the value.
+
+
+def _not_a_number(literal: str) -> float:
+    raise ValueError(f"{literal} is not a JSON number; send a finite number or null")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise ValueError(
+            f"{shown} is beyond the range of a double; send a smaller number, "
+            "or a string"
+        )
+    return value
 
 
 def _check_depth(raw: bytes) -> None:

@@ -143,6 +143,23 @@ async def test_deeply_nested_json_is_refused_cleanly(api: RunningApp) -> None:
     assert response.json()["error_code"] == "MALFORMED_JSON"
 
 
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "-1e999"])
+async def test_numbers_json_cannot_hold_are_refused(
+    api: RunningApp, literal: str
+) -> None:
+    """NaN, the infinities and numbers past a double's range are 400, named."""
+
+    response = await api.client.post(
+        "/api/jobs/create",
+        content=f'{{"kind": "clip.cut", "params": {{"start": {literal}}}}}'.encode(),
+        headers={"Content-Type": "application/json", **api.auth()},
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error_code"] == "MALFORMED_JSON"
+    assert literal in response.json()["error"]
+
+
 async def test_cors_answers_only_configured_origins(make_app) -> None:
     """A configured origin gets CORS headers; any other origin gets none."""
     running = await make_app(cors_origins=["https://admin.example.com"])

@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 import yaml
 
 from agentos.auth.tokens import issue_token
@@ -464,6 +465,32 @@ async def test_a_megabyte_payload_is_refused_and_not_copied_into_the_audit(
     [record] = await _audit(probe_app)
     assert set(record["payload"]) == {"omitted"}
     assert probe_of(probe_app).calls == []
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400"])
+async def test_a_number_json_cannot_hold_is_malformed_and_audited(
+    probe_app: RunningApp, literal: str
+) -> None:
+    """NaN, the infinities and overflowing numbers are not JSON: 400, in the trail.
+
+    Python's parser would take them as floats, which no JSONB column or
+    standard client can read back; the call would fail at its audit record.
+    """
+    body = f'{{"action": "probe.export", "payload": {{"rows": 1, "pause": {literal}}}}}'
+
+    response = await probe_app.client.post(
+        "/api/admin/action",
+        content=body.encode(),
+        headers={"Content-Type": "application/json", **probe_app.auth("alice")},
+    )
+
+    assert response.status_code == 400, response.text
+    assert response.json()["error_code"] == "MALFORMED_JSON"
+    assert literal in response.json()["error"]
+    assert probe_of(probe_app).calls == []
+    [record] = await _audit(probe_app)
+    assert (record["error_code"], record["status"]) == ("MALFORMED_JSON", 400)
+    assert (await verify_chain(probe_app.db)).intact
 
 
 async def test_a_registry_reload_reads_the_breaker_policies_again(
