@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -21,6 +22,8 @@ def json_body(request: Request) -> Any:
 
     Nesting deeper than ``MAX_JSON_DEPTH`` is refused before parsing, so a
     body of 20,000 opening brackets costs one scan, not a recursion error.
+    Only what every store and client can hold passes: UTF-8 text (RFC 8259),
+    strings of whole characters (no lone UTF-16 surrogate), finite numbers.
     """
     content_type = request.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() != "application/json":
@@ -33,14 +36,45 @@ def json_body(request: Request) -> Any:
         raise MalformedJSON("The request body is empty; send a JSON object.")
     _check_depth(raw)
     try:
-        return json.loads(raw, parse_constant=_not_a_number, parse_float=_finite)
+        text = raw.decode("utf-8-sig")  # a leading BOM is ignored
+    except UnicodeDecodeError as exc:
+        raise MalformedJSON(
+            f"The request body is not UTF-8 (byte {exc.start}); send JSON as UTF-8."
+        ) from None
+    try:
+        value = json.loads(text, parse_constant=_not_a_number, parse_float=_finite)
     except (ValueError, RecursionError) as exc:
         raise MalformedJSON(f"The request body is not valid JSON: {exc}.") from None
+    if _SURROGATE_ESCAPE.search(text) and _holds_lone_surrogate(value):
+        raise MalformedJSON(
+            "The request body is not valid JSON: a string holds a lone UTF-16 "
+            "surrogate escape (\\ud800 to \\udfff without its pair), which is "
+            "no character; send whole characters."
+        )
+    return value
 
 
-# Python's parser takes NaN and Infinity, and reads 1e400 as infinity; none is
-# JSON (RFC 8259), no JSONB column stores them, and most clients cannot read
-# them back. They are refused here, before any stage keeps the value.
+# Python's parser takes lone surrogates (``"\\ud800"``), NaN and Infinity,
+# and reads 1e400 as infinity. None is JSON a store or client can hold back:
+# PostgreSQL refuses them, and the audit chain cannot encode them. They are
+# refused here, before any stage keeps the value. A surrogate escape is rare,
+# so the parsed value is searched only when the text has one (a pair of them
+# is one character, and fine).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _holds_lone_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(
+            _holds_lone_surrogate(key) or _holds_lone_surrogate(item)
+            for key, item in value.items()
+        )
+    if isinstance(value, list):
+        return any(_holds_lone_surrogate(item) for item in value)
+    return False
 
 
 def _not_a_number(literal: str) -> float:

@@ -143,21 +143,33 @@ async def test_deeply_nested_json_is_refused_cleanly(api: RunningApp) -> None:
     assert response.json()["error_code"] == "MALFORMED_JSON"
 
 
-@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "-1e999"])
-async def test_numbers_json_cannot_hold_are_refused(
-    api: RunningApp, literal: str
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        (b"NaN", "NaN"),
+        (b"Infinity", "Infinity"),
+        (b"-Infinity", "-Infinity"),
+        (b"-1e999", "-1e999"),
+        (b'"\\udfff"', "surrogate"),
+        (b'"\\ud83d"', "surrogate"),
+        (b'"\xed\xa0\x80"', "UTF-8"),
+        (b'"\xff"', "UTF-8"),
+    ],
+)
+async def test_values_json_cannot_hold_are_refused(
+    api: RunningApp, value: bytes, named: str
 ) -> None:
-    """NaN, the infinities and numbers past a double's range are 400, named."""
+    """Non-finite numbers, lone surrogates and bytes that are not UTF-8: 400."""
 
     response = await api.client.post(
         "/api/jobs/create",
-        content=f'{{"kind": "clip.cut", "params": {{"start": {literal}}}}}'.encode(),
+        content=b'{"kind": "clip.cut", "params": {"start": ' + value + b"}}",
         headers={"Content-Type": "application/json", **api.auth()},
     )
 
     assert response.status_code == 400
     assert response.json()["error_code"] == "MALFORMED_JSON"
-    assert literal in response.json()["error"]
+    assert named in response.json()["error"]
 
 
 async def test_cors_answers_only_configured_origins(make_app) -> None:

@@ -467,16 +467,26 @@ async def test_a_megabyte_payload_is_refused_and_not_copied_into_the_audit(
     assert probe_of(probe_app).calls == []
 
 
-@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400"])
-async def test_a_number_json_cannot_hold_is_malformed_and_audited(
-    probe_app: RunningApp, literal: str
+@pytest.mark.parametrize(
+    ("payload", "named"),
+    [
+        ('{"rows": 1, "pause": NaN}', "NaN"),
+        ('{"rows": 1, "pause": Infinity}', "Infinity"),
+        ('{"rows": 1, "pause": -Infinity}', "-Infinity"),
+        ('{"rows": 1, "pause": 1e400}', "1e400"),
+        ('{"rows": 1, "note": "\\ud800"}', "surrogate"),
+    ],
+)
+async def test_a_value_json_cannot_hold_is_malformed_and_audited(
+    probe_app: RunningApp, payload: str, named: str
 ) -> None:
-    """NaN, the infinities and overflowing numbers are not JSON: 400, in the trail.
+    """Non-finite numbers and lone surrogates are not JSON: 400, in the trail.
 
-    Python's parser would take them as floats, which no JSONB column or
-    standard client can read back; the call would fail at its audit record.
+    Python's parser would take them, but no JSONB column can store them and
+    the audit chain cannot encode them: the call used to fail at its audit
+    record with a 500, and took its batch of records with it.
     """
-    body = f'{{"action": "probe.export", "payload": {{"rows": 1, "pause": {literal}}}}}'
+    body = f'{{"action": "probe.export", "payload": {payload}}}'
 
     response = await probe_app.client.post(
         "/api/admin/action",
@@ -486,11 +496,28 @@ async def test_a_number_json_cannot_hold_is_malformed_and_audited(
 
     assert response.status_code == 400, response.text
     assert response.json()["error_code"] == "MALFORMED_JSON"
-    assert literal in response.json()["error"]
+    assert named in response.json()["error"]
     assert probe_of(probe_app).calls == []
     [record] = await _audit(probe_app)
     assert (record["error_code"], record["status"]) == ("MALFORMED_JSON", 400)
     assert (await verify_chain(probe_app.db)).intact
+
+
+async def test_a_surrogate_pair_and_a_leading_bom_are_whole_json(
+    probe_app: RunningApp,
+) -> None:
+    """Two surrogate escapes in a pair are one character; a UTF-8 BOM is ignored."""
+    body = '{"action": "probe.touch", "payload": {"tag": "\\ud83c\\udfac"}}'
+
+    response = await probe_app.client.post(
+        "/api/admin/action",
+        content=b"\xef\xbb\xbf" + body.encode(),
+        headers={"Content-Type": "application/json", **probe_app.auth("alice")},
+    )
+
+    assert response.status_code == 200, response.text
+    clapper = "\U0001f3ac"
+    assert probe_of(probe_app).calls == [("touch", {"tag": clapper, "by": "alice"})]
 
 
 async def test_a_registry_reload_reads_the_breaker_policies_again(
