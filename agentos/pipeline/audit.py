@@ -80,6 +80,7 @@ from agentos.pipeline.chain import (
     Break,
     Head,
     Verifier,
+    canonical,
     link,
     link_canonical,
     normalize,
@@ -275,6 +276,18 @@ class AuditWriter:
         return [None] * len(items)
 
     async def _write_records(self, entries: list[_Entry]) -> list[int]:
+        try:
+            return await self._write_batch(entries)
+        except (ValueError, TypeError):
+            # A record the chain cannot encode (a NaN or a lone surrogate in a
+            # service's result, say) must not take its batch with it: it is
+            # kept without its payload, and the batch written again.
+            mended = [_encodable(entry) for entry in entries]
+            if all(new is old for new, old in zip(mended, entries, strict=True)):
+                raise
+            return await self._write_batch(mended)
+
+    async def _write_batch(self, entries: list[_Entry]) -> list[int]:
         records = [e for e in entries if e.recover_before is None]
         recovering = [e for e in entries if e.recover_before is not None]
         if self.db.dialect == "postgresql" and not recovering:
@@ -403,13 +416,37 @@ def _refusal() -> errors.DependencyDown:
     )
 
 
+def _encodable(entry: _Entry) -> _Entry:
+    """``entry``, or a copy whose payload is replaced by why it cannot be kept."""
+    try:
+        canonical(entry.row)
+    except (ValueError, TypeError) as exc:
+        reason = (str(exc) or type(exc).__name__)[:200]
+        log_event(
+            logger,
+            "audit.payload_unencodable",
+            logging.ERROR,
+            action=entry.row.get("action"),
+            actor=entry.row.get("actor"),
+            reason=reason,
+            hint="the record is kept without its payload; the value came from "
+            "a service's result or a caller the body parser let through",
+        )
+        row = {**entry.row, "payload": {"omitted": f"not encodable as JSON: {reason}"}}
+        return _Entry(row, entry.intent, entry.recover_before)
+    return entry
+
+
 def _values(row: Mapping[str, Any]) -> tuple[Any, ...]:
     return tuple(row.get(name) for name in COLUMNS)
 
 
 _INTENT_FIELDS = tuple(name for name in CONTENT_FIELDS if name != "seq")
-_INTENT_JSON = json.JSONEncoder(separators=(",", ":"))
-"""How an intent's record is written: as the SQLite store writes any JSON."""
+_INTENT_JSON = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+"""How an intent's record is written: as the SQLite store writes any JSON.
+
+A NaN is refused here, in the caller's task, rather than by the database for
+the whole batch of intents."""
 
 
 def _intent_json(row: Mapping[str, Any]) -> str:

@@ -116,6 +116,25 @@ async def test_stored_values_read_back_as_they_were_hashed(
     assert (await verify_chain(database)).intact
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("-inf"), "\ud800"], ids=repr)
+async def test_a_record_the_chain_cannot_encode_keeps_its_batch_and_its_place(
+    writer: AuditWriter, database: Database, bad: Any
+) -> None:
+    """The record is kept without its payload; the others of its batch are whole."""
+    records = [_record(n) for n in range(4)]
+    records[2]["payload"] = {"response": {"value": bad}}
+
+    seqs = await asyncio.gather(*(writer.append(r) for r in records))
+
+    rows = {row["actor"]: row for row in await _stored(database)}
+    assert sorted(seqs) == [1, 2, 3, 4]
+    assert set(rows["user-2"]["payload"]) == {"omitted"}
+    assert "not encodable" in rows["user-2"]["payload"]["omitted"]
+    for n in (0, 1, 3):
+        assert rows[f"user-{n}"]["payload"] == {"job_id": str(n), "ratio": n / 3}
+    assert (await verify_chain(database)).intact
+
+
 async def test_two_writers_share_one_chain(
     database: Database, database_url: str, tmp_path: Path
 ) -> None:
