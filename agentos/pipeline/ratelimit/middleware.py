@@ -43,6 +43,7 @@ ADMIN_ACTION_PATH = "/api/admin/action"
 ADMIN_PREFIX = "/api/admin/"
 EXEMPT_PATHS = ("/health", "/metrics", "/docs", "/bench")
 """``/bench``: the baselines of bench/, present only when a bench setting is on."""
+_EXEMPT_SEGMENTS = frozenset(path.removeprefix("/") for path in EXEMPT_PATHS)
 READ_METHODS = frozenset({"GET", "HEAD"})
 
 _unlimited = OutageReport(logging.getLogger("agentos.ratelimit"), "ratelimit.unchecked")
@@ -59,9 +60,9 @@ class Surface(StrEnum):
 
 def surface_of(method: str, path: str) -> Surface:
     """Where a request goes, as far as rate limiting is concerned."""
-    if method == "OPTIONS" or any(
-        path == exempt or path.startswith(exempt + "/") for exempt in EXEMPT_PATHS
-    ):
+    # Exempt: an exempt path itself or anything under it, told by the first
+    # segment ("/docs/openapi.json" is; "/healthz" is not).
+    if method == "OPTIONS" or path[1:].partition("/")[0] in _EXEMPT_SEGMENTS:
         return Surface.EXEMPT
     if path.rstrip("/") == ADMIN_ACTION_PATH and method == "POST":
         return Surface.ADMIN_ACTION

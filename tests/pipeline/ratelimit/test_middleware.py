@@ -31,6 +31,10 @@ SMALL_TIERS = {
         pytest.param(
             "GET", "/api/admin/action/status", Surface.ADMIN_READ, id="status"
         ),
+        pytest.param("GET", "/health/", Surface.EXEMPT, id="health-slash"),
+        pytest.param("GET", "/bench/bare", Surface.EXEMPT, id="bench"),
+        pytest.param("GET", "/metricsx/y", Surface.API, id="not-metrics"),
+        pytest.param("GET", "/api/health", Surface.API, id="health-deeper"),
         pytest.param("GET", "/healthz", Surface.API, id="not-health"),
         pytest.param("GET", "/api/jobs/today", Surface.API, id="user-api"),
         pytest.param("POST", "/api/admin/ssot", Surface.API, id="admin-write"),
