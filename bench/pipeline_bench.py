@@ -26,6 +26,9 @@ two cores least), else a Python one (httpx) in a separate process. The rate
 limits are raised to a million calls a second in a copy of ``policies/``,
 so the rate-limit stage spends its quota on every call without refusing.
 Each run gets a database and a Redis prefix of its own, removed at the end.
+The ``cpu us`` column is the server process's CPU time per request over the
+run (``bench/process_cpu.py``): steadier than req/s on a shared machine, and
+the ratio that req/s approaches when the worker's core is the only limit.
 Nothing is asserted: the table is the result. Environment:
 ``AGENTOS_BENCH_POSTGRES_URL`` (default postgresql://postgres@127.0.0.1:5432/test,
 whose server hosts the bench database) and ``AGENTOS_BENCH_REDIS_URL``.
@@ -45,7 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +56,7 @@ import asyncpg
 import httpx
 import jwt
 import yaml
+from process_cpu import cpu_seconds, per_request_us
 
 REPO = Path(__file__).resolve().parents[1]
 POSTGRES_URL = os.environ.get(
@@ -68,13 +72,15 @@ WARMUP_SECONDS = 2.0
 
 @dataclass
 class Result:
-    """One load run: throughput and latency."""
+    """One load run: throughput, latency, and the server's CPU per request."""
 
     requests: int
     seconds: float
     p50_ms: float
     p99_ms: float
     failures: int
+    cpu_us: float = float("nan")
+    """The server process's CPU microseconds per request (``process_cpu``)."""
 
     @property
     def rate(self) -> float:
@@ -337,7 +343,10 @@ def measure(server: Server, seconds: float, connections: int) -> tuple[Result, R
         ("/api/admin/action", ACTION_BODY, True),
     ):
         load(server.url, path, body, token, WARMUP_SECONDS, connections, keyed)
-        runs.append(load(server.url, path, body, token, seconds, connections, keyed))
+        before = cpu_seconds(server.process.pid)
+        run = load(server.url, path, body, token, seconds, connections, keyed)
+        after = cpu_seconds(server.process.pid)
+        runs.append(replace(run, cpu_us=per_request_us(before, after, run.requests)))
     return runs[0], runs[1]
 
 
@@ -378,24 +387,28 @@ def print_table(rows: list[tuple[str, Result, Result]]) -> None:
     full = rows[0][2]
     print(
         f"\n{'variant':<22}{'endpoint':<9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'/bare':>8}{'/full':>8}{'fail':>7}"
+        f"{'/bare':>8}{'/full':>8}{'cpu us':>8}{'fail':>6}"
     )
     for name, bare, action in rows:
         print(
             f"{name:<22}{'bare':<9}{bare.rate:>9.0f}{bare.p50_ms:>9.2f}"
-            f"{bare.p99_ms:>9.2f}{'':>8}{'':>8}{bare.failures:>7}"
+            f"{bare.p99_ms:>9.2f}{'':>8}{'':>8}{bare.cpu_us:>8.0f}{bare.failures:>6}"
         )
         print(
             f"{'':<22}{'action':<9}{action.rate:>9.0f}{action.p50_ms:>9.2f}"
             f"{action.p99_ms:>9.2f}{action.rate / bare.rate:>8.2f}"
-            f"{action.rate / full.rate:>8.2f}{action.failures:>7}"
+            f"{action.rate / full.rate:>8.2f}{action.cpu_us:>8.0f}"
+            f"{action.failures:>6}"
         )
     audit_off = dict((name, action) for name, _, action in rows).get("without audit")
     if audit_off:
         print(f"\naudit on / audit off: {full.rate / audit_off.rate:.2f}")
+    bare = rows[0][1]
     print(
-        f"full pipeline / bare endpoint: {full.rate / rows[0][1].rate:.2f}, "
-        f"p99 {full.p99_ms:.1f} ms"
+        f"full pipeline / bare endpoint: {full.rate / bare.rate:.2f}, "
+        f"p99 {full.p99_ms:.1f} ms; by the server's CPU per request: "
+        f"{bare.cpu_us / full.cpu_us:.2f} ({full.cpu_us:.0f} us against "
+        f"{bare.cpu_us:.0f} us)"
     )
 
 

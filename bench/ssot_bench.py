@@ -30,6 +30,8 @@ Each load case runs for ``--seconds`` at ``--connections`` keep-alive
 connections, ``--rounds`` times (the first three cases in turn), and the
 median round is reported. The rate limits are raised out of reach in a copy of
 ``policies/`` (so every request still spends its tier, without refusal).
+The ``cpu us`` column is the server's CPU time per answer over the run
+(``bench/process_cpu.py``), steadier than req/s on a shared machine.
 The database and the Redis keys are removed at the end. Nothing is asserted;
 the table is the result, with the issue's aims beside it (a hit at 80% of
 the bare throughput or more, a miss under 50 ms at p99). The machine's other
@@ -71,6 +73,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from process_cpu import cpu_seconds, per_request_us  # noqa: E402
+
 from agentos.auth.tokens import TokenKeys, issue_token  # noqa: E402
 from agentos.state import RedisState  # noqa: E402
 from agentos.store import connect_database  # noqa: E402
@@ -102,11 +106,16 @@ class Run:
     requests: int | None = None
     """Answers counted by wrk, which keeps only percentiles (then ``latencies``
     holds the p50 and the p99)."""
+    cpu_us: float = float("nan")
+    """The server's CPU microseconds per answer (``bench/process_cpu.py``)."""
+
+    @property
+    def answered(self) -> int:
+        return len(self.latencies) if self.requests is None else self.requests
 
     @property
     def rate(self) -> float:
-        answered = len(self.latencies) if self.requests is None else self.requests
-        return answered / self.seconds if self.seconds else 0.0
+        return self.answered / self.seconds if self.seconds else 0.0
 
     def percentile(self, fraction: float) -> float:
         if self.requests is not None:
@@ -206,13 +215,22 @@ def load_with_wrk(
                requests=result["requests"])
 
 
-async def drive(port: int, request: bytes, seconds: float, connections: int) -> Run:
-    """Load from wrk when it is on the PATH, else from this process."""
+async def drive(
+    port: int, request: bytes, seconds: float, connections: int, pid: int
+) -> Run:
+    """Load from wrk when it is on the PATH, else from this process.
+
+    ``pid`` is the server's: its CPU time over the run is divided by the answers.
+    """
+    before = cpu_seconds(pid)
     if shutil.which("wrk"):
-        return await asyncio.to_thread(
+        run = await asyncio.to_thread(
             load_with_wrk, port, request, seconds, connections
         )
-    return await load(port, request, seconds, connections)
+    else:
+        run = await load(port, request, seconds, connections)
+    run.cpu_us = per_request_us(before, cpu_seconds(pid), run.answered)
+    return run
 
 
 # -- the data ----------------------------------------------------------------
@@ -371,7 +389,9 @@ async def first_answer(port: int, request: bytes) -> bytes:
     return body
 
 
-async def measure_hits(port: int, token: str, args: argparse.Namespace) -> Results:
+async def measure_hits(
+    port: int, pid: int, token: str, args: argparse.Namespace
+) -> Results:
     """Rounds of SSOT hits and of the bare endpoint, without and with the token."""
     ssot = request_bytes("/api/admin/ssot", port, token)
     size = len(await first_answer(port, ssot))
@@ -386,26 +406,28 @@ async def measure_hits(port: int, token: str, args: argparse.Namespace) -> Resul
 
     runs: Results = {name: [] for name in cases}
     for request in cases.values():  # warm-up, not counted
-        await drive(port, request, 1.0, args.connections)
+        await drive(port, request, 1.0, args.connections, pid)
     for _ in range(args.rounds):
         for name, request in cases.items():
             runs[name].append(
-                await drive(port, request, args.seconds, args.connections)
+                await drive(port, request, args.seconds, args.connections, pid)
             )
     runs["size"] = size
     return runs
 
 
-async def measure_uncopied(port: int, token: str, args: argparse.Namespace) -> Results:
+async def measure_uncopied(
+    port: int, pid: int, token: str, args: argparse.Namespace
+) -> Results:
     """Hits that ask Redis every time, then misses; the server keeps no local copy."""
     ssot = request_bytes("/api/admin/ssot", port, token)
     await first_answer(port, ssot)
-    await drive(port, ssot, 1.0, args.connections)
+    await drive(port, ssot, 1.0, args.connections, pid)
 
     runs: Results = {"SSOT hit, no local copy": []}
     for _ in range(args.rounds):
         runs["SSOT hit, no local copy"].append(
-            await drive(port, ssot, args.seconds, args.connections)
+            await drive(port, ssot, args.seconds, args.connections, pid)
         )
     runs["misses"] = await measure_misses(port, ssot, args.misses)
     return runs
@@ -451,16 +473,18 @@ def report(results: Results, args: argparse.Namespace) -> None:
           f"{args.seconds:g} s; loopback")
     print(f"document answer: {results['size']:,} bytes; "
           f"non-200 answers: {sum(run.failures for run in runs)}\n")
-    print(f"{'case':<30}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}")
+    print(f"{'case':<30}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'cpu us':>9}")
     for name in rows:
         run = median[name]
         print(f"{name:<30}{run.rate:>9,.0f}{run.percentile(0.5):>9.2f}"
-              f"{run.percentile(0.99):>9.2f}")
+              f"{run.percentile(0.99):>9.2f}{run.cpu_us:>9.0f}")
     print(f"{'SSOT miss (sequential)':<30}{'':>9}{_ms(misses, 0.5):>9.2f}"
           f"{_ms(misses, 0.99):>9.2f}")
     print()
     print(f"hit / bare throughput: {ratio:.2f}  (aim >= 0.80: "
           f"{'met' if ratio >= 0.8 else 'missed'})")
+    by_cpu = median["bare endpoint"].cpu_us / median["SSOT cache hit"].cpu_us
+    print(f"hit / bare by the server's CPU per answer: {by_cpu:.2f}")
     print(f"hit / bare behind the same gate: {gated:.2f}  (what the cache itself "
           "costs; the gate admits the token and spends the tier in one "
           "state-store round trip)")
@@ -499,7 +523,7 @@ def main() -> int:
                 SSOT__LOCAL_COPY_SECONDS=local_copy,
             )
             try:
-                results.update(asyncio.run(measure(port, token, args)))
+                results.update(asyncio.run(measure(port, server.pid, token, args)))
             finally:
                 stop_server(server)
     finally:
