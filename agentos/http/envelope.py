@@ -163,7 +163,9 @@ def _positive_int(
     raw = first_value(args, name)
     if raw is None:
         return default
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= upper:
+    # The length is checked first: int() refuses (ValueError) past 4,300 digits.
+    well_formed = raw.isascii() and raw.isdigit() and len(raw) <= len(str(upper))
+    if not well_formed or not 1 <= int(raw) <= upper:
         raise BadRequest(
             f"'{name}' must be a whole number from 1 to {upper}.",
             details=[{"field": name, "value": raw[:100], "allowed": f"1..{upper}"}],
