@@ -20,6 +20,7 @@ wrong and, where there is something to do, what to do next. The tree::
     ├── Conflict                      409 CONFLICT
     │   └── IdempotencyInProgress     409 IDEMPOTENCY_IN_PROGRESS
     ├── PayloadTooLarge               413 PAYLOAD_TOO_LARGE
+    ├── HeadersTooLarge               431 HEADERS_TOO_LARGE
     ├── UnsupportedMediaType          415 UNSUPPORTED_MEDIA_TYPE
     ├── IdempotencyKeyReused          422 IDEMPOTENCY_KEY_REUSED
     ├── RetryLater (abstract)             carries Retry-After
@@ -191,6 +192,17 @@ class PayloadTooLarge(AgentOSError):
     status = 413
     error_code = "PAYLOAD_TOO_LARGE"
     default_message = "The request body is larger than this server accepts."
+
+
+class HeadersTooLarge(AgentOSError):
+    """The request line and headers are longer than the server reads."""
+
+    status = 431
+    error_code = "HEADERS_TOO_LARGE"
+    default_message = (
+        "The request line and headers together exceed the 16 KiB this server "
+        "reads; shorten the query string or the headers."
+    )
 
 
 class UnsupportedMediaType(AgentOSError):

@@ -1,8 +1,9 @@
 """One place that turns every exception into an error envelope.
 
 Project errors answer with their own status and ``error_code``. Sanic's own
-exceptions (unknown route, wrong method, body too large) are mapped onto the
-project's tree, so that every answer has the same shape. Anything else is a
+exceptions (unknown route, wrong method, body or headers too large) are
+mapped onto the project's tree, so that every answer has the same shape.
+Anything else is a
 bug: it is logged with its traceback under the request's trace id and the
 caller gets a 500 envelope that shows no stack trace.
 """
@@ -31,6 +32,9 @@ def translate(exc: Exception) -> errors.AgentOSError:
     if isinstance(exc, sanic_errors.NotFound):
         return errors.NotFound("Nothing exists at this address; see /docs.")
     if isinstance(exc, sanic_errors.PayloadTooLarge):
+        # Sanic raises the one class for both limits; only its text tells.
+        if "header" in str(exc).lower():
+            return errors.HeadersTooLarge()
         return errors.PayloadTooLarge()
     if isinstance(exc, sanic_errors.BadRequest | sanic_errors.RangeNotSatisfiable):
         return errors.BadRequest(f"The request is not valid: {exc}.")

@@ -104,6 +104,26 @@ async def test_body_over_the_limit_is_refused_with_413(make_app) -> None:
     assert response.json()["error_code"] == "PAYLOAD_TOO_LARGE"
 
 
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        pytest.param("/api/jobs/history?" + "&".join(["status=queued"] * 2000), {},
+                     id="long-query"),
+        pytest.param("/api/jobs/history", {"X-Padding": "p" * 17_000}, id="header"),
+    ],
+)
+async def test_a_request_head_over_the_limit_is_431_not_a_body_error(
+    api: RunningApp, path: str, headers: dict[str, str]
+) -> None:
+    """Past 16 KiB of request line and headers: 431, and it says what to shorten."""
+
+    response = await api.client.get(path, headers={**api.auth(), **headers})
+
+    assert response.status_code == 431
+    assert response.json()["error_code"] == "HEADERS_TOO_LARGE"
+    assert "query string or the headers" in response.json()["error"]
+
+
 async def test_malformed_json_answers_400_malformed_json(api: RunningApp) -> None:
     """A body that is not JSON is a MALFORMED_JSON envelope, not a 500."""
 
