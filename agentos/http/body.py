@@ -23,7 +23,10 @@ def json_body(request: Request) -> Any:
     Nesting deeper than ``MAX_JSON_DEPTH`` is refused before parsing, so a
     body of 20,000 opening brackets costs one scan, not a recursion error.
     Only what every store and client can hold passes: UTF-8 text (RFC 8259),
-    strings of whole characters (no lone UTF-16 surrogate), finite numbers.
+    strings of whole characters (no lone UTF-16 surrogate), finite numbers,
+    and objects that name each key once (``{"action": "a", "action": "b"}``
+    would mean what the last one says to this parser and to others what the
+    first one says).
     """
     content_type = request.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() != "application/json":
@@ -42,7 +45,12 @@ def json_body(request: Request) -> Any:
             f"The request body is not UTF-8 (byte {exc.start}); send JSON as UTF-8."
         ) from None
     try:
-        value = json.loads(text, parse_constant=_not_a_number, parse_float=_finite)
+        value = json.loads(
+            text,
+            object_pairs_hook=_object,
+            parse_constant=_not_a_number,
+            parse_float=_finite,
+        )
     except (ValueError, RecursionError) as exc:
         raise MalformedJSON(f"The request body is not valid JSON: {exc}.") from None
     if _SURROGATE_ESCAPE.search(text) and _holds_lone_surrogate(value):
@@ -75,6 +83,20 @@ def _holds_lone_surrogate(value: Any) -> bool:
     if isinstance(value, list):
         return any(_holds_lone_surrogate(item) for item in value)
     return False
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) == len(pairs):
+        return value
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise ValueError(
+                f"the key {key[:80]!r} appears twice in one object; send each key once"
+            )
+        seen.add(key)
+    raise AssertionError("unreachable: a shorter dict has a repeated key")
 
 
 def _not_a_number(literal: str) -> float:

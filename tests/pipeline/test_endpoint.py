@@ -475,16 +475,19 @@ async def test_a_megabyte_payload_is_refused_and_not_copied_into_the_audit(
         ('{"rows": 1, "pause": -Infinity}', "-Infinity"),
         ('{"rows": 1, "pause": 1e400}', "1e400"),
         ('{"rows": 1, "note": "\\ud800"}', "surrogate"),
+        ('{"rows": 1, "rows": 2}', "'rows' appears twice"),
+        ('{"rows": 1}, "action": "probe.touch"', "'action' appears twice"),
     ],
 )
 async def test_a_value_json_cannot_hold_is_malformed_and_audited(
     probe_app: RunningApp, payload: str, named: str
 ) -> None:
-    """Non-finite numbers and lone surrogates are not JSON: 400, in the trail.
+    """Non-finite numbers, lone surrogates, keys given twice: 400, in the trail.
 
-    Python's parser would take them, but no JSONB column can store them and
-    the audit chain cannot encode them: the call used to fail at its audit
-    record with a 500, and took its batch of records with it.
+    Python's parser would take them. No JSONB column can store the first two
+    and the audit chain cannot encode them: the call used to fail at its audit
+    record with a 500, and took its batch of records with it. A key given twice
+    means the last value to this parser and the first to others.
     """
     body = f'{{"action": "probe.export", "payload": {payload}}}'
 
