@@ -171,6 +171,8 @@ def verify_token(token: str, ring: KeyRing, rules: TokenRules) -> dict[str, Any]
     Raises ``TokenExpired`` for a token past its ``exp`` and
     ``TokenRejected`` (401 ``UNAUTHORIZED``) for every other fault.
     """
+    if not token.isascii():  # a JWT is base64url and dots; PyJWT would not say so
+        raise _malformed()
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
@@ -437,6 +439,8 @@ class Identified:
 
 def _logged_kid(token: str) -> str | None:
     # The kid is the sender's text: log a safe form of it, never raw.
+    if not token.isascii():
+        return None
     try:
         kid = jwt.get_unverified_header(token).get("kid")
     except jwt.PyJWTError:

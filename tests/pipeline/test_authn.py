@@ -267,6 +267,8 @@ def test_an_unknown_kid_is_refused_without_touching_anything(
         pytest.param("a.b.c", id="three-bad-parts"),
         pytest.param("", id="empty"),
         pytest.param("eyJhbGciOiJIUzI1NiJ9.%%%.xyz", id="bad-base64"),
+        pytest.param("eyJhbGciOiJIUzI1NiJ9.\u00e9.xyz", id="non-ascii"),
+        pytest.param("\udce9", id="undecodable-header-byte"),
         pytest.param(
             handmade({"alg": "RS256", "kid": 42}, claims(), b"sig"),
             id="kid-not-a-string",
@@ -322,6 +324,22 @@ async def test_no_token_is_401_with_a_bearer_challenge(make_app: AppMaker) -> No
     assert answer.status_code == 401
     assert answer.json()["error_code"] == "UNAUTHORIZED"
     assert answer.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_a_token_of_bytes_that_are_not_ascii_is_401_and_counted(
+    make_app: AppMaker,
+) -> None:
+    """A header byte past ASCII is a malformed token, counted towards lockout."""
+    app = await make_app()
+
+    answers = [
+        await app.client.get(PROTECTED, headers={"Authorization": b"Bearer \xe9x"})
+        for _ in range(6)
+    ]
+
+    assert [a.status_code for a in answers] == [401] * 5 + [429]
+    assert answers[0].json()["error_code"] == "UNAUTHORIZED"
+    assert answers[-1].json()["error_code"] == "LOCKED_OUT"
 
 
 async def test_an_expired_token_is_401_token_expired(make_app: AppMaker) -> None:
