@@ -125,7 +125,7 @@ class Trail:
             error_code=error_code,
             trace_id=trace_id_var.get(),
             client_ip=self.client_ip,
-            user_agent=(self.user_agent or "")[:MAX_AUDIT_TEXT] or None,
+            user_agent=_header_text(self.user_agent),
             idempotency_key=self.idempotency_key,
             duration_ms=round((time.perf_counter() - self.started) * 1000, 3),
             registry_version=self.registry_version,
@@ -573,6 +573,19 @@ def _audited(
         return kept  # scrubbing never makes a payload much longer than its body
     size = len(json.dumps(kept, default=str))
     return kept if size <= MAX_AUDIT_PAYLOAD_BYTES else _omitted(size)
+
+
+def _header_text(value: str | None) -> str | None:
+    """A header's text for the audit, whole characters only, or ``None``.
+
+    Sanic keeps a header byte that is not UTF-8 as a lone surrogate, which no
+    store can encode; it becomes U+FFFD here.
+    """
+    if not value:
+        return None
+    if not value.isascii():
+        value = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return value[:MAX_AUDIT_TEXT]
 
 
 def _omitted(size: int) -> dict[str, str]:

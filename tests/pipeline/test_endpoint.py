@@ -523,6 +523,23 @@ async def test_a_surrogate_pair_and_a_leading_bom_are_whole_json(
     assert probe_of(probe_app).calls == [("touch", {"tag": clapper, "by": "alice"})]
 
 
+async def test_a_user_agent_that_is_not_utf8_is_audited_as_whole_characters(
+    probe_app: RunningApp,
+) -> None:
+    """Header bytes that are not UTF-8 become U+FFFD in the record; the call runs."""
+    response = await probe_app.client.post(
+        "/api/admin/action",
+        json={"action": "probe.touch", "payload": {"tag": "a"}},
+        headers={**probe_app.auth("alice"), "User-Agent": b"probe/1 \xff\xfe"},
+    )
+
+    assert response.status_code == 200, response.text
+    assert len(probe_of(probe_app).calls) == 1
+    [record] = await _audit(probe_app)
+    assert record["user_agent"] == "probe/1 \ufffd\ufffd"
+    assert (await verify_chain(probe_app.db)).intact
+
+
 async def test_a_registry_reload_reads_the_breaker_policies_again(
     probe_app: RunningApp, probe_dirs: dict[str, Any]
 ) -> None:
