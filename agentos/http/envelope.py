@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
-from json import dumps as json_dumps
+from json import JSONEncoder
 from typing import Any
 
 from sanic.response import HTTPResponse, json
@@ -30,6 +30,9 @@ from agentos.logs import trace_id_var
 started_var: ContextVar[float] = ContextVar("agentos_request_started", default=0.0)
 
 MAX_PER_PAGE = 100
+
+_COMPACT = JSONEncoder(separators=(",", ":"))
+"""Built once: ``json.dumps`` with options builds an encoder on every call."""
 
 
 def _now() -> str:
@@ -78,10 +81,9 @@ def ok_raw(
     The parts are joined into the body as they are, neither parsed nor
     re-encoded: for answers kept as bytes, such as the cached SSOT document.
     """
-    tail = json_dumps(
+    tail = _COMPACT.encode(
         {"timestamp": _now(), "response_time_ms": _elapsed_ms(),
-         "trace_id": trace_id_var.get()},
-        separators=(",", ":"),
+         "trace_id": trace_id_var.get()}
     ).encode()
     body = b"".join((b'{"success":true,"data":', *data, b",", tail[1:]))
     return HTTPResponse(

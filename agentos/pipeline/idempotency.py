@@ -148,14 +148,14 @@ def check_key(key: str) -> str:
 
 def fingerprint(action: str, payload: Any) -> str:
     """SHA-256 of the canonical JSON of the action and its payload."""
-    text = json.dumps(
-        {"action": action, "payload": payload},
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        default=str,
-    )
+    text = _CANONICAL.encode({"action": action, "payload": payload})
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+)
+"""Built once: ``json.dumps`` with options builds an encoder on every call."""
 
 
 def record_key(subject: str, key: str) -> str:

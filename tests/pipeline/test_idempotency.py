@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 
 import pytest
 from multidict import CIMultiDict
@@ -127,6 +128,15 @@ def test_fingerprint_ignores_key_order_but_not_values() -> None:
 
     assert a == b != c
     assert fingerprint("job.retry", {"job_id": "1", "reason": "x"}) != a
+
+
+def test_fingerprint_is_sha256_of_the_documented_canonical_text() -> None:
+    """Sorted keys, no spaces, UTF-8 as is: records stored by any build agree."""
+    text = '{"action":"job.cancel","payload":{"job_id":"1","reason":"zo\u00eb"}}'
+
+    found = fingerprint("job.cancel", {"reason": "zo\u00eb", "job_id": "1"})
+
+    assert found == hashlib.sha256(text.encode()).hexdigest()
 
 
 def test_keys_are_scoped_per_caller() -> None:
