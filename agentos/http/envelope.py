@@ -22,9 +22,11 @@ from functools import lru_cache
 from json import JSONEncoder
 from typing import Any
 
-from sanic.response import HTTPResponse, json
+from sanic.helpers import json_dumps
+from sanic.response import HTTPResponse
 
 from agentos.errors import AgentOSError, BadRequest
+from agentos.http.answer import Answer
 from agentos.logs import trace_id_var
 
 started_var: ContextVar[float] = ContextVar("agentos_request_started", default=0.0)
@@ -67,7 +69,7 @@ def ok(
     body.update(
         timestamp=_now(), response_time_ms=_elapsed_ms(), trace_id=trace_id_var.get()
     )
-    return json(body, status=status, headers=dict(headers or {}), default=str)
+    return _json(body, status, dict(headers or {}))
 
 
 def ok_raw(
@@ -86,7 +88,7 @@ def ok_raw(
          "trace_id": trace_id_var.get()}
     ).encode()
     body = b"".join((b'{"success":true,"data":', *data, b",", tail[1:]))
-    return HTTPResponse(
+    return Answer(
         body,
         status=status,
         headers=dict(headers or {}),
@@ -109,7 +111,17 @@ def error_body(error: AgentOSError) -> dict[str, Any]:
 
 def fail(error: AgentOSError) -> HTTPResponse:
     """An error envelope for ``error``, with its status and headers."""
-    return json(error_body(error), status=error.status, headers=error.headers)
+    return _json(error_body(error), error.status, error.headers)
+
+
+def _json(body: Any, status: int, headers: dict[str, str] | None) -> HTTPResponse:
+    # Encoded as Sanic's ``json`` would (ujson where installed), in an Answer.
+    return Answer(
+        json_dumps(body, default=str),
+        status=status,
+        headers=headers,
+        content_type="application/json",
+    )
 
 
 @dataclass(frozen=True)

@@ -47,9 +47,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sanic import Request
-from sanic.response import HTTPResponse, raw
+from sanic.response import HTTPResponse
 
 from agentos import errors
+from agentos.http.answer import raw_answer
 from agentos.http.body import json_body
 from agentos.http.envelope import fail, ok
 from agentos.logs import bind, log_event, trace_id_var
@@ -218,7 +219,7 @@ class Pipeline:
         replay = self._claim(prepared, replies, trail)
         if replay is not None:
             trail.outcome = audit_log.REPLAYED
-            return raw(
+            return raw_answer(
                 replay.body,
                 status=replay.status,
                 content_type="application/json",

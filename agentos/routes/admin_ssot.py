@@ -24,13 +24,14 @@ import time
 from collections.abc import Sequence
 
 from sanic import Blueprint, Request
-from sanic.response import HTTPResponse, raw
+from sanic.response import HTTPResponse
 from sanic_ext import openapi
 
 from agentos import metrics
 from agentos.auth.access import READ_ALL, require_any
 from agentos.auth.tokens import verify_request
 from agentos.errors import BadRequest
+from agentos.http.answer import Answer, raw_answer
 from agentos.http.docs import envelope, responses
 from agentos.http.envelope import ok_raw
 from agentos.ssot.entry import matches, subset
@@ -122,7 +123,7 @@ def _answer(
         "Cache-Control": "private, no-cache",
     }
     if matches(request.headers.get("if-none-match"), etag):
-        return HTTPResponse(status=304, headers=headers)
+        return Answer(status=304, headers=headers)
     return ok_raw(parts, headers=headers)
 
 
@@ -143,4 +144,4 @@ async def bare(request: Request) -> HTTPResponse:
     if request.args.get("auth") == "1":
         principal = await verify_request(request)
         require_any(principal, READ_ALL, "read the admin SSOT document")
-    return raw(b"x" * int(size), content_type="application/json")
+    return raw_answer(b"x" * int(size), content_type="application/json")

@@ -16,13 +16,14 @@ port must then stay off the public network.
 from __future__ import annotations
 
 from sanic import Blueprint, Request
-from sanic.response import HTTPResponse, raw
+from sanic.response import HTTPResponse
 from sanic_ext import openapi
 from sanic_ext.extensions.openapi import definitions
 
 from agentos import metrics
 from agentos.auth.access import READ_ALL, require_any
 from agentos.auth.tokens import verify_request
+from agentos.http.answer import raw_answer
 from agentos.http.docs import ErrorEnvelope, reference
 
 bp = Blueprint("metrics")
@@ -62,4 +63,4 @@ async def read_metrics(request: Request) -> HTTPResponse:
         require_any(principal, READ_ALL, "read the service's metrics")
 
     body, content_type = metrics.exposition()
-    return raw(body, content_type=content_type)
+    return raw_answer(body, content_type=content_type)
