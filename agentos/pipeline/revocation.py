@@ -39,6 +39,7 @@ there is a count to clear.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from enum import IntEnum
@@ -96,15 +97,20 @@ def disabled_key(subject: str) -> str:
     return RevocationKeys(subject, "-").tag + ":disabled"
 
 
-def admit_keys(claims: dict[str, Any]) -> list[str]:
+def admit_keys(claims: dict[str, Any]) -> tuple[str, ...]:
     """``ADMIT``'s keys for a token's claims."""
-    subject = str(claims["sub"])
     family = claims.get("fam")
-    marks = RevocationKeys(
-        subject, str(claims["jti"]), family if _is_family(family) else None
+    return _admit_keys(
+        str(claims["sub"]), str(claims["jti"]), family if _is_family(family) else None
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _admit_keys(subject: str, jti: str, family: str | None) -> tuple[str, ...]:
+    # A client sends the same token many times: its six names are made once.
+    marks = RevocationKeys(subject, jti, family)
     locked_failures, locked = lockout_keys(subject_scope(subject))
-    return [*marks.check_keys(), disabled_key(subject), locked, locked_failures]
+    return (*marks.check_keys(), disabled_key(subject), locked, locked_failures)
 
 
 def _is_family(value: object) -> bool:

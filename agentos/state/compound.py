@@ -71,7 +71,7 @@ async def run_steps(state: StateStore, steps: Sequence[Step]) -> list[Any]:
     if len(steps) == 1:
         only = steps[0]
         return [await state.run(only.script, only.keys, only.args)]
-    if not one_slot([key for step in steps for key in step.keys]):
+    if not _one_slot(tuple(key for step in steps for key in step.keys)):
         return await _one_by_one(state, steps)
 
     script = _compound_of(tuple((step.script, step.go_on) for step in steps))
@@ -123,6 +123,13 @@ def one_slot(keys: Sequence[str]) -> bool:
         return True
     tag = _hash_tag(keys[0])
     return all(_hash_tag(key) == tag for key in keys[1:])
+
+
+@functools.lru_cache(maxsize=4096)
+def _one_slot(keys: tuple[str, ...]) -> bool:
+    # The same caller sends the same keys call after call (its admission,
+    # its quotas): the answer is remembered rather than parsed again.
+    return one_slot(keys)
 
 
 def _hash_tag(key: str) -> str:
