@@ -29,6 +29,10 @@ Each run gets a database and a Redis prefix of its own, removed at the end.
 The ``cpu us`` column is the server process's CPU time per request over the
 run (``bench/process_cpu.py``): steadier than req/s on a shared machine, and
 the ratio that req/s approaches when the worker's core is the only limit.
+The ``redis`` and ``pg`` columns are the same for the Redis and PostgreSQL
+servers (every backend of the latter) when they run on this machine: on
+the 2-core reference machine they share the cores with the worker and the
+load generator, so their CPU per call limits req/s as much as the worker's.
 Nothing is asserted: the table is the result. Environment:
 ``AGENTOS_BENCH_POSTGRES_URL`` (default postgresql://postgres@127.0.0.1:5432/test,
 whose server hosts the bench database) and ``AGENTOS_BENCH_REDIS_URL``.
@@ -56,7 +60,7 @@ import asyncpg
 import httpx
 import jwt
 import yaml
-from process_cpu import cpu_seconds, per_request_us
+from process_cpu import Services, cpu_seconds, per_request_us
 
 REPO = Path(__file__).resolve().parents[1]
 POSTGRES_URL = os.environ.get(
@@ -68,6 +72,7 @@ STAGES = ("authenticate", "authorize", "rate_limit", "idempotency", "breaker", "
 ACTION_BODY = json.dumps({"action": "queue.resume", "payload": {}})
 BARE_BODY = json.dumps({"action": "bare", "payload": {}})
 WARMUP_SECONDS = 2.0
+SERVICES = Services()
 
 
 @dataclass
@@ -81,6 +86,10 @@ class Result:
     failures: int
     cpu_us: float = float("nan")
     """The server process's CPU microseconds per request (``process_cpu``)."""
+    redis_us: float = float("nan")
+    """The local Redis server's CPU microseconds per request."""
+    pg_us: float = float("nan")
+    """The local PostgreSQL server's CPU microseconds per request, all backends."""
 
     @property
     def rate(self) -> float:
@@ -343,10 +352,22 @@ def measure(server: Server, seconds: float, connections: int) -> tuple[Result, R
         ("/api/admin/action", ACTION_BODY, True),
     ):
         load(server.url, path, body, token, WARMUP_SECONDS, connections, keyed)
-        before = cpu_seconds(server.process.pid)
+        before, services = cpu_seconds(server.process.pid), SERVICES.read()
         run = load(server.url, path, body, token, seconds, connections, keyed)
-        after = cpu_seconds(server.process.pid)
-        runs.append(replace(run, cpu_us=per_request_us(before, after, run.requests)))
+        after, services_after = cpu_seconds(server.process.pid), SERVICES.read()
+        count = run.requests
+        runs.append(
+            replace(
+                run,
+                cpu_us=per_request_us(before, after, count),
+                redis_us=per_request_us(
+                    services["redis"], services_after["redis"], count
+                ),
+                pg_us=per_request_us(
+                    services["postgresql"], services_after["postgresql"], count
+                ),
+            )
+        )
     return runs[0], runs[1]
 
 
@@ -387,18 +408,19 @@ def print_table(rows: list[tuple[str, Result, Result]]) -> None:
     full = rows[0][2]
     print(
         f"\n{'variant':<22}{'endpoint':<9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'/bare':>8}{'/full':>8}{'cpu us':>8}{'fail':>6}"
+        f"{'/bare':>8}{'/full':>8}{'cpu us':>8}{'redis':>7}{'pg':>6}{'fail':>6}"
     )
     for name, bare, action in rows:
         print(
             f"{name:<22}{'bare':<9}{bare.rate:>9.0f}{bare.p50_ms:>9.2f}"
-            f"{bare.p99_ms:>9.2f}{'':>8}{'':>8}{bare.cpu_us:>8.0f}{bare.failures:>6}"
+            f"{bare.p99_ms:>9.2f}{'':>8}{'':>8}{bare.cpu_us:>8.0f}"
+            f"{bare.redis_us:>7.0f}{bare.pg_us:>6.0f}{bare.failures:>6}"
         )
         print(
             f"{'':<22}{'action':<9}{action.rate:>9.0f}{action.p50_ms:>9.2f}"
             f"{action.p99_ms:>9.2f}{action.rate / bare.rate:>8.2f}"
             f"{action.rate / full.rate:>8.2f}{action.cpu_us:>8.0f}"
-            f"{action.failures:>6}"
+            f"{action.redis_us:>7.0f}{action.pg_us:>6.0f}{action.failures:>6}"
         )
     audit_off = dict((name, action) for name, _, action in rows).get("without audit")
     if audit_off:

@@ -6,6 +6,10 @@ whatever else runs, that holds steadier from run to run than requests per
 second, and it says what a request costs the server itself. Linux only;
 elsewhere ``cpu_seconds`` answers ``None`` and the benches leave the column
 empty.
+
+``Services`` reads the same for the PostgreSQL and Redis servers when they
+run on this machine (found by process name), so a bench can say what a
+request costs each of them too; for a server elsewhere it reads nothing.
 """
 
 from __future__ import annotations
@@ -43,6 +47,38 @@ def cpu_seconds(pid: int) -> float | None:
         family.update(children)
         frontier.extend(children)
     return sum(times.get(member, 0.0) for member in family)
+
+
+def oldest_process(name: str) -> int | None:
+    """The pid of the longest-running process called ``name`` (a server's main one)."""
+    found: list[tuple[int, int]] = []
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() != name:
+                continue
+            text = (entry / "stat").read_text()
+        except OSError:
+            continue
+        started = int(text[text.rindex(")") + 2 :].split()[19])  # field 22
+        found.append((started, int(entry.name)))
+    return min(found)[1] if found else None
+
+
+class Services:
+    """CPU seconds of the local PostgreSQL and Redis servers, with their children."""
+
+    def __init__(self) -> None:
+        names = {"postgresql": "postgres", "redis": "redis-server"}
+        self.pids = {key: oldest_process(name) for key, name in names.items()}
+
+    def read(self) -> dict[str, float | None]:
+        """Each server's CPU seconds so far; ``None`` for one not seen here."""
+        return {
+            key: cpu_seconds(pid) if pid is not None else None
+            for key, pid in self.pids.items()
+        }
 
 
 def per_request_us(before: float | None, after: float | None, requests: int) -> float:
