@@ -33,6 +33,8 @@ The ``redis`` and ``pg`` columns are the same for the Redis and PostgreSQL
 servers (every backend of the latter) when they run on this machine: on
 the 2-core reference machine they share the cores with the worker and the
 load generator, so their CPU per call limits req/s as much as the worker's.
+Whatever else those servers do meanwhile is counted too: run the bench on
+a quiet machine.
 Nothing is asserted: the table is the result. Environment:
 ``AGENTOS_BENCH_POSTGRES_URL`` (default postgresql://postgres@127.0.0.1:5432/test,
 whose server hosts the bench database) and ``AGENTOS_BENCH_REDIS_URL``.
