@@ -75,6 +75,29 @@ async def test_at_most_fifty_endpoints_each_tagged(embedded_api: RunningApp) -> 
     assert untagged <= UNTAGGED_ALLOWED
 
 
+async def test_every_operation_that_reads_a_json_body_documents_415(
+    embedded_api: RunningApp,
+) -> None:
+    """An operation with a JSON body lists 415 among its documented answers.
+
+    The body reader refuses any other content type with 415 (a POST sent
+    with no Content-Type at all included), so a client generated from the
+    document must expect it wherever a body is read.
+    """
+    document = await served_document(embedded_api)
+
+    silent = [
+        f"{method.upper()} {path}"
+        for path, ops in document["paths"].items()
+        for method, operation in ops.items()
+        if method in HTTP_METHODS and "requestBody" in operation
+        and "default" not in operation["responses"]
+        and "415" not in operation["responses"]
+    ]
+
+    assert silent == [], "add 415 to these routes' `responses(...)`"
+
+
 async def test_served_document_equals_the_export_in_this_process(
     embedded_api: RunningApp,
 ) -> None:

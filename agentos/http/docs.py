@@ -193,8 +193,10 @@ def responses(
     return answers
 
 
-def request_body(model: type[BaseModel]) -> definitions.RequestBody:
-    """A required JSON request body described by ``model``."""
+def request_body(
+    model: type[BaseModel], *, required: bool = True
+) -> definitions.RequestBody:
+    """A JSON request body described by ``model``, required unless told."""
     return definitions.RequestBody(
-        {"application/json": reference(model)}, required=True
+        {"application/json": reference(model)}, required=required
     )

@@ -122,7 +122,7 @@ async def get_agents_config(request: Request) -> HTTPResponse:
     "Roles: admin, operator.",
     tag=TAG,
     body=request_body(m.FleetConfigUpdate),
-    response=responses(envelope(m.FleetConfigVersion), 400, 403, 409),
+    response=responses(envelope(m.FleetConfigVersion), 400, 403, 409, 415),
 )
 async def post_agents_config(request: Request) -> HTTPResponse:
     """Merge-patch the fleet settings into a new version."""
@@ -142,8 +142,8 @@ async def post_agents_config(request: Request) -> HTTPResponse:
     "within one heartbeat. Without a body every agent restarts. "
     "Roles: admin, operator.",
     tag=TAG,
-    body=request_body(m.RestartRequest),
-    response=responses(envelope(m.Restarted), 400, 403, 404),
+    body=request_body(m.RestartRequest, required=False),
+    response=responses(envelope(m.Restarted), 400, 403, 404, 415),
 )
 async def restart_agents(request: Request) -> HTTPResponse:
     """Restart the named agents, or all of them."""
@@ -167,7 +167,7 @@ async def restart_agents(request: Request) -> HTTPResponse:
     "Roles: admin, operator.",
     tag=TAG,
     body=request_body(m.ClearQueueRequest),
-    response=responses(envelope(m.QueueCleared), 400, 403, 404),
+    response=responses(envelope(m.QueueCleared), 400, 403, 404, 415),
 )
 async def clear_agent_queue(request: Request) -> HTTPResponse:
     """Cancel the queued jobs of the agent's type; answer how many."""

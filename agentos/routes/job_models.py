@@ -53,7 +53,7 @@ class JobCreate(_Request):
     params: dict[str, Any] = Field(
         default_factory=dict,
         description="Checked against the params schema the kind's agent declares.",
-        examples=[{"start_ms": 0, "end_ms": 15000}],
+        examples=[{"source": "talk.mp4", "start_ms": 0, "end_ms": 15000}],
     )
     upload_id: StrictStr | None = Field(
         default=None, max_length=64, description="A finalized upload of yours.",

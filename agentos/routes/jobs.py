@@ -14,17 +14,10 @@ from typing import Any
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 from sanic_ext import openapi
-from sanic_ext.extensions.openapi import definitions
 
 from agentos.auth.access import JOB_CONTROL, KNOWN_ROLES, OWN_ONLY, READ_ALL, WRITE_ALL
 from agentos.http.body import json_body, parse_model, read_model
-from agentos.http.docs import (
-    envelope,
-    page_envelope,
-    reference,
-    request_body,
-    responses,
-)
+from agentos.http.docs import envelope, page_envelope, request_body, responses
 from agentos.http.envelope import ok, page_params
 from agentos.http.request import (
     PAGE_PARAMETERS,
@@ -256,10 +249,8 @@ async def create(request: Request) -> HTTPResponse:
     description="A running job's worker is told to stop. A finished job "
     "answers 409. The body, with an optional `reason`, may be left out.",
     tag=TAG,
-    body=definitions.RequestBody(
-        {"application/json": reference(JobCancel)}, required=False
-    ),
-    response=responses(JobEnvelope, 400, 403, 404, 409),
+    body=request_body(JobCancel, required=False),
+    response=responses(JobEnvelope, 400, 403, 404, 409, 415),
 )
 async def cancel(request: Request, job_id: str) -> HTTPResponse:
     """Cancel ``job_id``."""

@@ -566,3 +566,22 @@ async def test_every_route_here_is_documented_with_tag_and_schemas(
         schema = body["content"]["application/json"]["schema"]["$ref"]
         name = schema.rsplit("/", 1)[1]
         assert document["components"]["schemas"][name]["required"], name
+
+
+async def test_the_documented_create_example_is_a_job_the_default_agent_takes(
+    api: RunningApp,
+) -> None:
+    """The JobCreate example in the OpenAPI document creates a job as it stands.
+
+    Clients and API fuzzers start from the documented examples; one the
+    default agent refuses teaches them a request that can only fail.
+    """
+    document = (await api.client.get("/docs/openapi.json")).json()
+    fields = document["components"]["schemas"]["JobCreate"]["properties"]
+    example = {"kind": fields["kind"]["example"], "params": fields["params"]["example"]}
+
+    response = await api.client.post(
+        "/api/jobs/create", json=example, headers=api.auth(new_user(), "user"),
+    )
+
+    assert response.status_code == 201, response.text
