@@ -3,6 +3,8 @@
 Every endpoint is recorded in ``schemas/endpoints.txt`` (method, path, tags);
 adding, removing or retagging one without updating the inventory fails here,
 so a change of the public surface is always a reviewed change.
+Every bounded whole-number argument states its bounds in its schema, and
+those bounds are the ones the service enforces.
 ``schemas/openapi.json`` must be the document the service serves, so that
 clients generated from the file match the running service, and
 ``schemas/action.schema.json`` must be the meta-schema the package ships.
@@ -13,7 +15,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ EXPORTED = REPO / "schemas" / "openapi.json"
 META_SCHEMA_EXPORT = REPO / "schemas" / "action.schema.json"
 UNTAGGED_ALLOWED = {("GET", "/"), ("GET", "/health")}
 MAX_ENDPOINTS = 50
+PAGINATION_ARGUMENTS = {"page", "per_page", "limit"}
 
 
 @pytest.fixture
@@ -96,6 +99,88 @@ async def test_every_operation_that_reads_a_json_body_documents_415(
     ]
 
     assert silent == [], "add 415 to these routes' `responses(...)`"
+
+
+def _parameters(document: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each documented parameter, with its operation as "GET /path"."""
+    for path, ops in document["paths"].items():
+        for method, operation in ops.items():
+            if method not in HTTP_METHODS:
+                continue
+            for parameter in operation.get("parameters", []):
+                yield f"{method.upper()} {path}", parameter
+
+
+def _bounded_integer(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "integer" and {"minimum", "maximum"} <= schema.keys()
+
+
+async def test_every_pagination_argument_documents_its_bounds(
+    embedded_api: RunningApp,
+) -> None:
+    """Every page, per_page and limit is an integer with a minimum and a maximum.
+
+    The service refuses a value out of range with 400; a generated client or
+    an API fuzzer knows the range only if the schema states it, since neither
+    reads a description.
+    """
+    document = await served_document(embedded_api)
+
+    unbounded = [
+        f"{operation} {parameter['name']}"
+        for operation, parameter in _parameters(document)
+        if parameter["name"] in PAGINATION_ARGUMENTS
+        and not _bounded_integer(parameter["schema"])
+    ]
+
+    assert unbounded == [], "declare these with int_parameter or page_parameters"
+
+
+def _reachable_bounds(document: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each bounded integer argument of a GET that needs no other path argument."""
+    for path, ops in document["paths"].items():
+        parameters = ops.get("get", {}).get("parameters", [])
+        in_path = {p["name"] for p in parameters if p["in"] == "path"}
+        for parameter in parameters:
+            if _bounded_integer(parameter["schema"]) and in_path <= {parameter["name"]}:
+                yield path, parameter
+
+
+async def _status(
+    api: RunningApp, path: str, parameter: dict[str, Any], value: int
+) -> int:
+    """The status of a GET of ``path`` with ``value`` for ``parameter``."""
+    name = parameter["name"]
+    if parameter["in"] == "path":
+        url, params = path.replace(f"{{{name}}}", str(value)), {}
+    else:
+        url, params = path, {name: value}
+    response = await api.client.get(url, params=params, headers=api.auth())
+    return response.status_code
+
+
+async def test_documented_bounds_are_the_ones_the_service_enforces(
+    embedded_api: RunningApp,
+) -> None:
+    """Each documented bound is accepted, and one past it answers 400.
+
+    Taken from the served document for every GET whose arguments can be
+    made up (no ids in the path), so that a bound changed in the code but
+    not in the document, or the other way round, fails here.
+    """
+    document = await served_document(embedded_api)
+    bounds = list(_reachable_bounds(document))
+
+    answers, expected = [], []
+    for path, parameter in bounds:
+        low, high = parameter["schema"]["minimum"], parameter["schema"]["maximum"]
+        for value, status in ((low - 1, 400), (low, 200), (high, 200), (high + 1, 400)):
+            case = (path, parameter["name"], value)
+            answers.append((*case, await _status(embedded_api, path, parameter, value)))
+            expected.append((*case, status))
+
+    assert answers == expected
+    assert {"/api/jobs/history", "/api/jobs/recent/{limit}"} <= {p for p, _ in bounds}
 
 
 async def test_served_document_equals_the_export_in_this_process(

@@ -31,7 +31,9 @@ from agentos.logs import trace_id_var
 
 started_var: ContextVar[float] = ContextVar("agentos_request_started", default=0.0)
 
+MAX_PAGE = 1_000_000
 MAX_PER_PAGE = 100
+DEFAULT_PER_PAGE = 20
 
 _COMPACT = JSONEncoder(separators=(",", ":"))
 """Built once: ``json.dumps`` with options builds an encoder on every call."""
@@ -152,10 +154,13 @@ class Page:
 
 
 def page_params(
-    args: Mapping[str, Sequence[str]], *, default_per_page: int = 20
+    args: Mapping[str, Sequence[str]], *, default_per_page: int = DEFAULT_PER_PAGE
 ) -> tuple[int, int]:
-    """Read ``page`` and ``per_page`` from query arguments, bounded and checked."""
-    page = _positive_int(args, "page", 1, upper=1_000_000)
+    """Read ``page`` and ``per_page`` from query arguments, bounded and checked.
+
+    ``agentos.http.request.page_parameters`` documents these same bounds.
+    """
+    page = _positive_int(args, "page", 1, upper=MAX_PAGE)
     per_page = _positive_int(args, "per_page", default_per_page, upper=MAX_PER_PAGE)
     return page, per_page
 

@@ -21,24 +21,31 @@ bounds with a 400 that names the argument, so that ``/recent/-1``,
 ``path_uuid``       a UUID, returned in canonical form
 ==================  ===========================================================
 
-Only an argument's first value counts. ``query_parameter`` and
-``PAGE_PARAMETERS`` describe query arguments for the OpenAPI document.
+Only an argument's first value counts.
+
+For the OpenAPI document, ``int_parameter`` describes a whole-number
+argument with the ``minimum``, ``maximum`` and ``default`` its reader
+enforces, ``choice_parameter`` one that takes a fixed set of values (an
+``enum``), ``page_parameters`` the two arguments of ``page_params`` and
+``query_parameter`` any other query argument. Each is built from the
+constants the route checks against, so a bound is written once.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, overload
 
 from sanic import Request
 from sanic_ext.extensions.openapi.definitions import Parameter
+from sanic_ext.extensions.openapi.types import Integer, Schema, String
 
 from agentos.auth.access import READ_ALL, require_any
 from agentos.auth.tokens import verify_request
 from agentos.errors import BadRequest
-from agentos.http.envelope import first_value
+from agentos.http.envelope import DEFAULT_PER_PAGE, MAX_PAGE, MAX_PER_PAGE, first_value
 from agentos.logs import trace_id_var
 from agentos.services.base import CallContext
 
@@ -163,11 +170,69 @@ def query_parameter(name: str, schema: type, description: str) -> dict[str, Any]
             "required": False, "description": description}
 
 
+def int_parameter(
+    name: str,
+    *,
+    low: int,
+    high: int,
+    default: int | None = None,
+    location: str = "query",
+    required: bool = False,
+    description: str | None = None,
+) -> dict[str, Any]:
+    """A whole-number argument, documented with its bounds and default.
+
+    Pass the constants the route gives ``query_int`` or ``bounded_int``:
+    generated clients and fuzzers read the bounds from the schema, so the
+    document and the check must not be able to tell different numbers.
+    """
+    bounds = {"minimum": low, "maximum": high}
+    schema = Integer(**bounds, **_given(default=default))  # type: ignore[no-untyped-call]
+    return _parameter(name, schema, location, required, description)
+
+
+def choice_parameter(
+    name: str,
+    choices: Iterable[str],
+    *,
+    default: str | None = None,
+    location: str = "query",
+    required: bool = False,
+    description: str | None = None,
+) -> dict[str, Any]:
+    """An argument that takes one of ``choices``, documented as an ``enum``."""
+    listed = [str(choice) for choice in choices]
+    schema = String(enum=listed, **_given(default=default))  # type: ignore[no-untyped-call]
+    return _parameter(name, schema, location, required, description)
+
+
+def _parameter(
+    name: str, schema: Schema, location: str, required: bool, description: str | None
+) -> dict[str, Any]:
+    # OpenAPI requires `required: true` on every path argument.
+    return {"name": name, "schema": schema, "location": location,
+            "required": required or location == "path",
+            **_given(description=description)}
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    # sanic-ext writes a field passed as None as null, so such fields stay out.
+    return {key: value for key, value in values.items() if value is not None}
+
+
 ParameterSpec = dict[str, Any] | Parameter | str
 """One entry of ``openapi.definition(parameter=[...])``."""
 
-PAGE_PARAMETERS: list[ParameterSpec] = [
-    query_parameter("page", int, "Page number, from 1 (default 1)."),
-    query_parameter("per_page", int, "Items per page, 1 to 100 (default 20)."),
-]
-"""The two arguments of every paginated list."""
+
+def page_parameters(*, default_per_page: int = DEFAULT_PER_PAGE) -> list[ParameterSpec]:
+    """``page`` and ``per_page`` with the bounds ``page_params`` enforces."""
+    return [
+        int_parameter("page", low=1, high=MAX_PAGE, default=1,
+                      description="Page number, the first is 1."),
+        int_parameter("per_page", low=1, high=MAX_PER_PAGE, default=default_per_page,
+                      description="Items per page."),
+    ]
+
+
+PAGE_PARAMETERS = page_parameters()
+"""The two arguments of a paginated list that shows the default page size."""

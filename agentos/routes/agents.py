@@ -18,9 +18,18 @@ from agentos.auth.access import READ_ALL, WRITE_ALL
 from agentos.http.body import read_model
 from agentos.http.docs import envelope, page_envelope, request_body, responses
 from agentos.http.envelope import Page, ok, page_params
-from agentos.http.request import caller, query_int, query_text, query_time
+from agentos.http.request import (
+    caller,
+    choice_parameter,
+    int_parameter,
+    page_parameters,
+    query_int,
+    query_text,
+    query_time,
+)
 from agentos.http.resources import shown
 from agentos.routes import agent_models as m
+from agentos.services.agent_reports import LOG_LEVELS
 from agentos.services.agents import AgentsService
 from agentos.services.base import CallContext
 
@@ -28,7 +37,9 @@ bp = Blueprint("agents")
 
 TAG = "agents"
 MAX_QUEUE_LIMIT = 100
+QUEUE_LIMIT = 20
 MAX_WINDOW_MINUTES = 10_080
+LOGS_PER_PAGE = 50
 
 _AGENT = envelope(m.AgentInfo)
 _STATUS = envelope(m.AgentStatus)
@@ -87,8 +98,7 @@ async def agents_health(request: Request) -> HTTPResponse:
     description="Over the last `window_minutes` (default from the agents "
     "config). Roles: admin, operator, supervisor, readonly.",
     tag=TAG,
-    parameter={"name": "window_minutes", "schema": int, "location": "query",
-               "description": f"1 to {MAX_WINDOW_MINUTES}"},
+    parameter=int_parameter("window_minutes", low=1, high=MAX_WINDOW_MINUTES),
     response=responses(envelope(m.AgentsPerformance), 400, 403),
 )
 async def agents_performance(request: Request) -> HTTPResponse:
@@ -184,19 +194,18 @@ async def clear_agent_queue(request: Request) -> HTTPResponse:
     "ISO 8601 times. Roles: admin, operator, supervisor, readonly.",
     tag=TAG,
     parameter=[
-        {"name": "level", "schema": str, "location": "query",
-         "description": "debug, info, warning, error or critical"},
+        choice_parameter("level", LOG_LEVELS,
+                         description="This level and those above it."),
         {"name": "since", "schema": str, "location": "query"},
         {"name": "until", "schema": str, "location": "query"},
-        {"name": "page", "schema": int, "location": "query"},
-        {"name": "per_page", "schema": int, "location": "query"},
+        *page_parameters(default_per_page=LOGS_PER_PAGE),
     ],
     response=responses(page_envelope(m.AgentLogLine), 400, 403, 404),
 )
 async def agent_logs(request: Request, agent_id: str) -> HTTPResponse:
     """One page of the agent's logs, filtered by level and time."""
     ctx = await _reader(request)
-    page, per_page = page_params(request.args, default_per_page=50)
+    page, per_page = page_params(request.args, default_per_page=LOGS_PER_PAGE)
     rows, total = await _agents(request).logs(
         ctx, agent_id=agent_id, level=query_text(request.args, "level"),
         since=query_time(request.args, "since"),
@@ -210,15 +219,14 @@ async def agent_logs(request: Request, agent_id: str) -> HTTPResponse:
     summary="The jobs queued for an agent's type, in dispatch order",
     description="Roles: admin, operator, supervisor, readonly.",
     tag=TAG,
-    parameter={"name": "limit", "schema": int, "location": "query",
-               "description": f"1 to {MAX_QUEUE_LIMIT}, default 20"},
+    parameter=int_parameter("limit", low=1, high=MAX_QUEUE_LIMIT, default=QUEUE_LIMIT),
     response=responses(envelope(m.AgentQueue), 400, 403, 404),
 )
 async def agent_queue(request: Request, agent_id: str) -> HTTPResponse:
     """The next jobs the agent's workers would take."""
     ctx = await _reader(request)
-    limit = query_int(request.args, "limit", 20, low=1, high=MAX_QUEUE_LIMIT)
-    result = await _agents(request).queue(ctx, agent_id=agent_id, limit=limit or 20)
+    limit = query_int(request.args, "limit", QUEUE_LIMIT, low=1, high=MAX_QUEUE_LIMIT)
+    result = await _agents(request).queue(ctx, agent_id=agent_id, limit=limit)
     return ok(shown(result))
 
 

@@ -17,13 +17,14 @@ from sanic_ext import openapi
 from agentos.auth.access import KNOWN_ROLES, READ_ALL
 from agentos.http.docs import envelope, responses
 from agentos.http.envelope import ok
-from agentos.http.request import caller, query_int, query_parameter
+from agentos.http.request import caller, int_parameter, query_int
 from agentos.routes.job_models import RunSeconds
 from agentos.services.analytics import MAX_WINDOW_DAYS, AnalyticsService
 
 bp = Blueprint("analytics", url_prefix="/api/analytics")
 
 TAG = "analytics"
+WINDOW_DAYS = 7
 
 
 class MetricsWindow(BaseModel):
@@ -82,14 +83,16 @@ def _analytics(request: Request) -> AnalyticsService:
 @bp.get("/metrics")
 @openapi.definition(
     summary="Jobs per status and day, throughput, failure rate, upload volume",
-    description=f"Over the last `days` days (7 by default, at most {MAX_WINDOW_DAYS}).",
+    description=f"Over the last `days` days ({WINDOW_DAYS} by default, "
+    f"at most {MAX_WINDOW_DAYS}).",
     tag=TAG,
-    parameter=query_parameter("days", int, "Days covered, today included."),
+    parameter=int_parameter("days", low=1, high=MAX_WINDOW_DAYS, default=WINDOW_DAYS,
+                            description="Days covered, today included."),
     response=responses(envelope(Metrics), 400, 403),
 )
 async def metrics(request: Request) -> HTTPResponse:
     """The figures over the window that the caller may see."""
     ctx = await caller(request, allowed=KNOWN_ROLES, sees_all=READ_ALL,
                        doing="read analytics")
-    days = query_int(request.args, "days", 7, low=1, high=MAX_WINDOW_DAYS)
+    days = query_int(request.args, "days", WINDOW_DAYS, low=1, high=MAX_WINDOW_DAYS)
     return ok(await _analytics(request).metrics_for(ctx, window_days=days))

@@ -24,6 +24,8 @@ from agentos.http.request import (
     ParameterSpec,
     bounded_int,
     caller,
+    choice_parameter,
+    int_parameter,
     query_args,
     query_parameter,
 )
@@ -39,8 +41,8 @@ from agentos.routes.job_models import (
     refuse_service_fields,
 )
 from agentos.services.base import CallContext
-from agentos.services.job_lifecycle import parse_status
-from agentos.services.job_queries import JobQuery, parse_query
+from agentos.services.job_lifecycle import JobStatus, parse_status
+from agentos.services.job_queries import DEFAULT_SORT, SORTS, JobQuery, parse_query
 from agentos.services.jobs import MAX_RECENT, JobsService
 
 bp = Blueprint("jobs", url_prefix="/api/jobs")
@@ -51,8 +53,8 @@ HISTORY_PARAMETERS: list[ParameterSpec] = [
     query_parameter("kind", str, "Kinds to include, comma-separated."),
     query_parameter("since", str, "Created at or after (ISO 8601)."),
     query_parameter("until", str, "Created before (ISO 8601)."),
-    query_parameter("sort", str, "created_at, priority, finished_at or updated_at; "
-                    "a leading '-' sorts descending (default -created_at)."),
+    choice_parameter("sort", SORTS, default=DEFAULT_SORT,
+                     description="A leading '-' sorts descending."),
     *PAGE_PARAMETERS,
 ]
 JobEnvelope = envelope(Job)
@@ -124,7 +126,8 @@ async def history(request: Request) -> HTTPResponse:
 @bp.get("/status/<status:str>")
 @openapi.definition(
     summary="Jobs in one status",
-    parameter=PAGE_PARAMETERS,
+    parameter=[choice_parameter("status", JobStatus, location="path"),
+               *PAGE_PARAMETERS],
     description="Newest first, paginated. An unknown status name is a 400.",
     tag=TAG,
     response=responses(JobPage, 400, 403),
@@ -156,6 +159,10 @@ async def summary(request: Request) -> HTTPResponse:
 @openapi.definition(
     summary="The newest jobs",
     description=f"`limit` is a whole number from 1 to {MAX_RECENT}.",
+    # The route takes `limit` as text, so that "abc" answers the standard 400
+    # rather than the 404 of a route that does not match; documented as a
+    # number, since nothing else is accepted.
+    parameter=int_parameter("limit", low=1, high=MAX_RECENT, location="path"),
     tag=TAG,
     response=responses(envelope(JobList), 400, 403),
 )

@@ -18,7 +18,13 @@ from sanic_ext import openapi
 from agentos.auth.access import KNOWN_ROLES, READ_ALL
 from agentos.http.docs import envelope, responses
 from agentos.http.envelope import ok
-from agentos.http.request import caller, query_int, query_parameter, query_text
+from agentos.http.request import (
+    caller,
+    int_parameter,
+    query_int,
+    query_parameter,
+    query_text,
+)
 from agentos.services.base import CallContext
 from agentos.services.queue import MAX_DETAILS, QueueService
 
@@ -26,6 +32,8 @@ bp = Blueprint("queue", url_prefix="/api/queue")
 
 TAG = "queue"
 MAX_WINDOW_MINUTES = 7 * 24 * 60
+WINDOW_MINUTES = 60
+DETAILS_LIMIT = 20
 
 
 class QueuePause(BaseModel):
@@ -125,10 +133,11 @@ async def status(request: Request) -> HTTPResponse:
 @openapi.definition(
     summary="The next jobs in dispatch order",
     parameter=[
-        query_parameter("limit", int, f"Jobs shown, 1 to {MAX_DETAILS}."),
+        int_parameter("limit", low=1, high=MAX_DETAILS, default=DETAILS_LIMIT,
+                      description="Jobs shown."),
         query_parameter("agent_type", str, "Only this agent type's line."),
     ],
-    description=f"`limit` from 1 to {MAX_DETAILS} (20 by default); "
+    description=f"`limit` from 1 to {MAX_DETAILS} ({DETAILS_LIMIT} by default); "
     "`agent_type` narrows the line to one agent type.",
     tag=TAG,
     response=responses(envelope(QueueDetails), 400, 403),
@@ -136,7 +145,7 @@ async def status(request: Request) -> HTTPResponse:
 async def details(request: Request) -> HTTPResponse:
     """The head of the line, highest priority and oldest first."""
     ctx = await _reader(request)
-    limit = query_int(request.args, "limit", 20, low=1, high=MAX_DETAILS)
+    limit = query_int(request.args, "limit", DETAILS_LIMIT, low=1, high=MAX_DETAILS)
     agent_type = query_text(request.args, "agent_type", max_length=64)
     jobs = await _queue(request).queued(ctx, agent_type=agent_type, limit=limit)
     return ok({"jobs": jobs, "limit": limit, "agent_type": agent_type})
@@ -145,15 +154,16 @@ async def details(request: Request) -> HTTPResponse:
 @bp.get("/stats")
 @openapi.definition(
     summary="Enqueue and dequeue rates, wait-time p50 and p95",
-    parameter=query_parameter("window_minutes", int, "Minutes looked back."),
-    description="Over the last `window_minutes` (60 by default, at most "
-    f"{MAX_WINDOW_MINUTES}).",
+    parameter=int_parameter("window_minutes", low=1, high=MAX_WINDOW_MINUTES,
+                            default=WINDOW_MINUTES, description="Minutes looked back."),
+    description=f"Over the last `window_minutes` ({WINDOW_MINUTES} by default, "
+    f"at most {MAX_WINDOW_MINUTES}).",
     tag=TAG,
     response=responses(envelope(QueueStats), 400, 403),
 )
 async def stats(request: Request) -> HTTPResponse:
     """How fast jobs enter and leave the queue."""
     await _reader(request)
-    window = query_int(request.args, "window_minutes", 60, low=1,
-                     high=MAX_WINDOW_MINUTES)
+    window = query_int(request.args, "window_minutes", WINDOW_MINUTES, low=1,
+                       high=MAX_WINDOW_MINUTES)
     return ok(await _queue(request).stats(window_minutes=window))

@@ -24,10 +24,19 @@ from agentos.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
 from agentos.http.body import read_model
 from agentos.http.docs import envelope, page_envelope, request_body, responses
 from agentos.http.envelope import Page, ok, page_params
-from agentos.http.request import caller, path_uuid, query_int, query_text
+from agentos.http.request import (
+    caller,
+    choice_parameter,
+    int_parameter,
+    page_parameters,
+    path_uuid,
+    query_int,
+    query_text,
+)
 from agentos.http.resources import shown
 from agentos.routes import upload_models as m
 from agentos.services.base import CallContext
+from agentos.services.upload_plan import UploadStatus
 from agentos.services.uploads import UploadsService
 
 bp = Blueprint("uploads")
@@ -82,7 +91,7 @@ async def init_upload(request: Request) -> HTTPResponse:
     tag=TAG,
     parameter=[
         {"name": "upload_id", "schema": str, "location": "query", "required": True},
-        {"name": "index", "schema": int, "location": "query", "required": True},
+        int_parameter("index", low=0, high=MAX_INDEX, required=True),
     ],
     body=definitions.RequestBody(
         {OCTET_STREAM: {"type": "string", "format": "binary"}}, required=True
@@ -150,11 +159,7 @@ async def upload_status(request: Request, upload_id: str) -> HTTPResponse:
     description="Users see their own uploads, the other roles every upload. "
     "Filter with `status`.",
     tag=TAG,
-    parameter=[
-        {"name": "status", "schema": str, "location": "query"},
-        {"name": "page", "schema": int, "location": "query"},
-        {"name": "per_page", "schema": int, "location": "query"},
-    ],
+    parameter=[choice_parameter("status", UploadStatus), *page_parameters()],
     response=responses(page_envelope(m.UploadSummary), 400, 403),
 )
 async def list_uploads(request: Request) -> HTTPResponse:

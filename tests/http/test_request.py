@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
+from enum import StrEnum
 
 import pytest
 from sanic.request import RequestParameters
 
 from agentos.errors import BadRequest
+from agentos.http.envelope import MAX_PAGE, MAX_PER_PAGE
 from agentos.http.request import (
     Args,
     bounded_int,
+    choice_parameter,
+    int_parameter,
+    page_parameters,
     path_uuid,
     query_int,
     query_text,
@@ -129,3 +134,41 @@ def test_path_uuid_answers_the_canonical_form_or_a_400() -> None:
     assert path_uuid(upper, "upload_id") == "3f2c0b8e-5d0a-4c1e-9a57-2b1f0c6d7e8a"
     with pytest.raises(BadRequest, match="'upload_id' must be a UUID"):
         path_uuid("../etc", "upload_id")
+
+
+def test_an_int_parameter_documents_its_bounds_and_default() -> None:
+    """The schema carries minimum, maximum and default; no default, no key."""
+
+    with_default = int_parameter("days", low=1, high=90, default=7)
+    in_path = int_parameter("limit", low=1, high=100, location="path")
+
+    assert with_default["schema"].serialize() == {
+        "type": "integer", "format": "int32", "minimum": 1, "maximum": 90, "default": 7,
+    }
+    assert with_default["required"] is False
+    assert "default" not in in_path["schema"].serialize()
+    assert in_path["required"] is True
+
+
+def test_a_choice_parameter_lists_enum_values_as_text() -> None:
+    """A StrEnum's values, not its member names, become the schema's enum."""
+
+    class Colour(StrEnum):
+        RED = "red"
+        BLUE = "blue"
+
+    schema = choice_parameter("colour", Colour, default="red")["schema"].serialize()
+
+    assert schema == {"type": "string", "enum": ["red", "blue"], "default": "red"}
+
+
+def test_page_parameters_carry_the_bounds_page_params_enforces() -> None:
+    """page runs to MAX_PAGE and per_page to MAX_PER_PAGE, both from 1."""
+
+    parameters = page_parameters(default_per_page=50)
+
+    page, per_page = (parameter["schema"].serialize() for parameter in parameters)
+
+    assert (page["minimum"], page["maximum"], page["default"]) == (1, MAX_PAGE, 1)
+    assert (per_page["minimum"], per_page["maximum"]) == (1, MAX_PER_PAGE)
+    assert per_page["default"] == 50
