@@ -90,10 +90,9 @@ async def test_every_operation_that_reads_a_json_body_documents_415(
     document = await served_document(embedded_api)
 
     silent = [
-        f"{method.upper()} {path}"
-        for path, ops in document["paths"].items()
-        for method, operation in ops.items()
-        if method in HTTP_METHODS and "requestBody" in operation
+        name
+        for name, operation in _operations(document)
+        if "requestBody" in operation
         and "default" not in operation["responses"]
         and "415" not in operation["responses"]
     ]
@@ -101,14 +100,19 @@ async def test_every_operation_that_reads_a_json_body_documents_415(
     assert silent == [], "add 415 to these routes' `responses(...)`"
 
 
-def _parameters(document: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Each documented parameter, with its operation as "GET /path"."""
+def _operations(document: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each documented operation, named "GET /path"."""
     for path, ops in document["paths"].items():
         for method, operation in ops.items():
-            if method not in HTTP_METHODS:
-                continue
-            for parameter in operation.get("parameters", []):
-                yield f"{method.upper()} {path}", parameter
+            if method in HTTP_METHODS:
+                yield f"{method.upper()} {path}", operation
+
+
+def _parameters(document: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each documented parameter, with its operation as "GET /path"."""
+    for name, operation in _operations(document):
+        for parameter in operation.get("parameters", []):
+            yield name, parameter
 
 
 def _bounded_integer(schema: dict[str, Any]) -> bool:

@@ -166,8 +166,7 @@ def path_uuid(value: str, name: str) -> str:
 
 def query_parameter(name: str, schema: type, description: str) -> dict[str, Any]:
     """An optional query argument as ``openapi.definition(parameter=...)`` takes it."""
-    return {"name": name, "schema": schema, "location": "query",
-            "required": False, "description": description}
+    return _parameter(name, schema, "query", False, description)
 
 
 def int_parameter(
@@ -207,7 +206,11 @@ def choice_parameter(
 
 
 def _parameter(
-    name: str, schema: Schema, location: str, required: bool, description: str | None
+    name: str,
+    schema: Schema | type,
+    location: str,
+    required: bool,
+    description: str | None,
 ) -> dict[str, Any]:
     # OpenAPI requires `required: true` on every path argument.
     return {"name": name, "schema": schema, "location": location,

@@ -25,10 +25,10 @@ from agentos.http.body import read_model
 from agentos.http.docs import envelope, page_envelope, request_body, responses
 from agentos.http.envelope import Page, ok, page_params
 from agentos.http.request import (
+    PAGE_PARAMETERS,
     caller,
     choice_parameter,
     int_parameter,
-    page_parameters,
     path_uuid,
     query_int,
     query_text,
@@ -159,7 +159,7 @@ async def upload_status(request: Request, upload_id: str) -> HTTPResponse:
     description="Users see their own uploads, the other roles every upload. "
     "Filter with `status`.",
     tag=TAG,
-    parameter=[choice_parameter("status", UploadStatus), *page_parameters()],
+    parameter=[choice_parameter("status", UploadStatus), *PAGE_PARAMETERS],
     response=responses(page_envelope(m.UploadSummary), 400, 403),
 )
 async def list_uploads(request: Request) -> HTTPResponse:
