@@ -7,7 +7,8 @@ a coroutine that writes it in one go and returns one result per item, in
 order. While a commit is in flight new items queue up, so the next batch
 gathers by itself: more load makes batches bigger, not commits more
 frequent. When ``commit`` raises, every item of the batch fails with that
-exception; a caller that has gone away meanwhile leaves it unread.
+exception; a result that is a ``Failed`` fails its item alone. A caller
+that has gone away meanwhile leaves its failure unread.
 """
 
 from __future__ import annotations
@@ -25,13 +26,22 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+class Failed(Generic[R]):
+    """A commit's result for an item that failed while others of its batch held."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
 class GroupCommit(Generic[T, R]):
     """A queue of items written in batches by one task."""
 
     def __init__(
         self,
         name: str,
-        commit: Callable[[list[T]], Awaitable[list[R]]],
+        commit: Callable[[list[T]], Awaitable[list[R | Failed[R]]]],
         *,
         window_seconds: float = 0.0,
         max_batch: int = 500,
@@ -99,7 +109,9 @@ class GroupCommit(Generic[T, R]):
                 _settle(done, exc)
             return
         for (_, done), result in zip(batch, results, strict=True):
-            if not done.done():
+            if isinstance(result, Failed):
+                _settle(done, result.error)
+            elif not done.done():
                 done.set_result(result)
 
 
