@@ -23,13 +23,17 @@ that order would let an action run while the audit store is down and lose
 its trace if the process then died. The chain itself stays one record per
 call; intents are not part of it.
 
-*Group commit.* Each process writes through two lanes
-(``agentos.pipeline.group_commit``), one for intents and one for chained
-records; intents need no chain lock, so they never wait behind a batch of
-records. Calls hand a lane their row and await a future; the lane commits
-everything queued in one go (after ``window_seconds`` more, if set), so N
-concurrent calls cost one commit instead of N, and a commit in flight lets
-the next batch gather by itself.
+*Group commit.* Each process writes through one lane
+(``agentos.pipeline.group_commit``) that carries both the intents of calls
+about to run and the records of calls that have ended. Calls hand the lane
+their row and await a future; the lane commits everything queued in one
+transaction (after ``window_seconds`` more, if set), so N concurrent calls
+cost one commit instead of N, and a commit in flight lets the next batch
+gather by itself. One lane rather than one for intents and one for records
+halves the commits under load: the database's work per call, not the
+worker's, is what the shared lane saves. Its price: when several processes
+contend for the chain lock, a new call's intent waits with the records for
+that lock, where a lane of its own would not.
 
 *One chain for many writers.* Several workers and hosts append to the same
 chain, so every batch of records is linked under a database lock that all
@@ -46,8 +50,10 @@ if a writer dies mid-batch.
 
 *Each record is encoded once.* On PostgreSQL the canonical JSON that a
 record's hash covers, with the hash added, is the row sent to
-``audit_append``, as text, so no codec encodes it again; a batch of intents
-is one statement over an array of JSON texts, not one Bind/Execute per row.
+``audit_append``, as text, so no codec encodes it again; the batch's intents
+travel in the same statement as one JSON array, not one Bind/Execute per
+row. If the head had moved, that statement still committed the intents, so
+the records are linked again and sent without them.
 
 *When the final write fails* (the database went away while the action ran),
 the action has already happened: the reply tells the truth about it, the
@@ -85,7 +91,7 @@ from agentos.pipeline.chain import (
     link_canonical,
     normalize,
 )
-from agentos.pipeline.group_commit import GroupCommit
+from agentos.pipeline.group_commit import Failed, GroupCommit
 from agentos.pipeline.scrub import scrub
 from agentos.store.base import Database, Executor
 
@@ -97,6 +103,10 @@ MAX_LINK_ATTEMPTS = 20
 """Times a batch is linked again after other writers moved the head."""
 MAX_DEFERRED = 100_000
 """Finished records kept in memory for retry; beyond this the oldest are only logged."""
+
+_Result = int | None | Failed[int | None]
+"""What the lane answers an item: nothing for an intent, a ``seq`` for a record,
+a count for a recovery, or why the item failed while its batch held."""
 
 ALLOWED, DENIED = "allowed", "denied"
 SUCCEEDED, FAILED, REFUSED = "succeeded", "failed", "refused"
@@ -114,15 +124,16 @@ _INSERT_INTENT = (
     "INSERT INTO audit_pending (id, owner, created_at, record) VALUES ($1, $2, $3, $4)"
 )
 # PostgreSQL: a whole batch of intents in one statement (one Bind/Execute, not
-# one per row), each record already JSON text.
+# one per row), sent as the text of a JSON array (``_intents_json``).
 _INSERT_INTENTS = (
     "INSERT INTO audit_pending (id, owner, created_at, record) "
-    "SELECT i.id, $2::text, $3::timestamptz, i.record::jsonb "
-    "FROM unnest($1::uuid[], $4::text[]) AS i(id, record)"
+    "SELECT i.id, i.owner, i.created_at, i.record "
+    "FROM jsonb_to_recordset($1::text::jsonb) "
+    "AS i(id uuid, owner text, created_at timestamptz, record jsonb)"
 )
-# The records go as the text of a JSON array, so the pool's JSONB codec does
-# not encode again what the chain has just encoded.
-_APPEND = "SELECT * FROM audit_append('[]', $1, $2, $3::text::jsonb, $4)"
+# Intents and records go as the text of JSON arrays, so the pool's JSONB codec
+# does not encode again what the chain has just encoded.
+_APPEND = "SELECT * FROM audit_append($1::text::jsonb, $2, $3, $4::text::jsonb, $5)"
 _DELETE_INTENT = "DELETE FROM audit_pending WHERE id = $1"
 _HEAD = "SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1"
 
@@ -153,6 +164,14 @@ def new_record(**fields: Any) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class _Intent:
+    """A call's record-to-be, as JSON text, made durable before the call runs."""
+
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
 class _Entry:
     """A finished record for the chain, or a request to recover orphans."""
 
@@ -162,11 +181,7 @@ class _Entry:
 
 
 class AuditWriter:
-    """The process's writer of intents and chained records.
-
-    Intents and records travel in two group-commit lanes: intents need no
-    chain lock, so they never wait behind a batch of records.
-    """
+    """The process's writer of intents and chained records, in one lane."""
 
     def __init__(
         self,
@@ -178,17 +193,8 @@ class AuditWriter:
     ) -> None:
         self.db = db
         self.owner = owner or _process_name()
-        self._intents: GroupCommit[tuple[str, str], None] = GroupCommit(
-            "audit-intents",
-            self._write_intents,
-            window_seconds=window_seconds,
-            max_batch=max_batch,
-        )
-        self._records: GroupCommit[_Entry, int] = GroupCommit(
-            "audit-records",
-            self._write_records,
-            window_seconds=window_seconds,
-            max_batch=max_batch,
+        self._lane: GroupCommit[_Intent | _Entry, int | None] = GroupCommit(
+            "audit", self._write, window_seconds=window_seconds, max_batch=max_batch
         )
         self._deferred: list[_Entry] = []
         self._retrying: asyncio.Task[None] | None = None
@@ -204,7 +210,7 @@ class AuditWriter:
         """
         intent = str(uuid.uuid4())
         try:
-            await self._intents.submit((intent, _intent_json(record)))
+            await self._lane.submit(_Intent(intent, _intent_json(record)))
         except errors.AgentOSError as exc:
             raise _refusal() from exc
         return intent
@@ -221,7 +227,7 @@ class AuditWriter:
         """
         entry = _Entry(dict(record), intent)
         try:
-            return await self._records.submit(entry)
+            return await self._lane.submit(entry)
         except errors.AgentOSError as exc:
             if intent is None:
                 raise _refusal() from exc
@@ -237,66 +243,58 @@ class AuditWriter:
         """
         cutoff = datetime.now(UTC) - older_than
         try:
-            count = await self._records.submit(_Entry({}, recover_before=cutoff))
+            count = await self._lane.submit(_Entry({}, recover_before=cutoff))
         except errors.AgentOSError as exc:
             raise _refusal() from exc
         if count:
             log_event(logger, "audit.intents_recovered", logging.WARNING, count=count)
-        return count
+        return count or 0
 
     async def start(self) -> None:
-        """Start both lanes."""
-        self._intents.start()
-        self._records.start()
+        """Start the lane."""
+        self._lane.start()
 
     async def close(self) -> None:
         """Write what is queued, try the deferred records once more, stop."""
-        await self._intents.close()
         if self._retrying is not None:
             self._retrying.cancel()
         if self._deferred:
             await self._retry_once()
-        await self._records.close()
+        await self._lane.close()
 
     @property
     def deferred(self) -> int:
         """Finished records waiting for the database to come back."""
         return len(self._deferred)
 
-    # -- the two lanes -----------------------------------------------------
+    # -- the lane ------------------------------------------------------------
 
-    async def _write_intents(self, items: list[tuple[str, str]]) -> list[None]:
-        now = datetime.now(UTC)
-        if self.db.dialect == "postgresql":
-            ids, records = [intent for intent, _ in items], [row for _, row in items]
-            await self.db.execute(_INSERT_INTENTS, ids, self.owner, now, records)
-        else:
-            rows = [(intent, self.owner, now, row) for intent, row in items]
-            await self.db.executemany(_INSERT_INTENT, rows)
-        return [None] * len(items)
-
-    async def _write_records(self, entries: list[_Entry]) -> list[int]:
+    async def _write(self, items: list[_Intent | _Entry]) -> list[_Result]:
         try:
-            return await self._write_batch(entries)
+            return await self._write_batch(items)
         except (ValueError, TypeError):
             # A record the chain cannot encode (a NaN or a lone surrogate in a
             # service's result, say) must not take its batch with it: it is
             # kept without its payload, and the batch written again.
-            mended = [_encodable(entry) for entry in entries]
-            if all(new is old for new, old in zip(mended, entries, strict=True)):
+            mended = [_encodable(item) for item in items]
+            if all(new is old for new, old in zip(mended, items, strict=True)):
                 raise
             return await self._write_batch(mended)
 
-    async def _write_batch(self, entries: list[_Entry]) -> list[int]:
+    async def _write_batch(self, items: list[_Intent | _Entry]) -> list[_Result]:
+        intents = [i for i in items if isinstance(i, _Intent)]
+        entries = [i for i in items if isinstance(i, _Entry)]
         records = [e for e in entries if e.recover_before is None]
         recovering = [e for e in entries if e.recover_before is not None]
+        refused: Failed[int | None] | None = None
+        orphans: list[tuple[dict[str, Any], str]] = []
         if self.db.dialect == "postgresql" and not recovering:
-            await self._append_in_one_statement(records)
-            orphans: list[tuple[dict[str, Any], str]] = []
+            refused = await self._append_in_one_statement(intents, records)
         else:
-            orphans = await self._append_in_transaction(records, recovering)
+            orphans = await self._append_in_transaction(intents, records, recovering)
 
-        chained = [e.row for e in records] + [row for row, _ in orphans]
+        chained = [] if refused else [e.row for e in records]
+        chained += [row for row, _ in orphans]
         if chained:
             log_event(
                 logger,
@@ -305,35 +303,61 @@ class AuditWriter:
                 head_seq=chained[-1]["seq"],
                 head_hash=chained[-1]["hash"],
                 records=len(chained),
+                intents=len(intents),
             )
-        return [len(orphans) if e.recover_before else e.row["seq"] for e in entries]
+        return [_result_of(item, refused, len(orphans)) for item in items]
 
-    async def _append_in_one_statement(self, records: list[_Entry]) -> None:
-        # PostgreSQL: ``audit_append`` (migration 0032) appends the batch in one
-        # round trip. The batch is linked after the head this writer last saw;
-        # if another writer moved it, the function says where it is now and
-        # the batch is linked again after that.
+    async def _append_in_one_statement(
+        self, intents: list[_Intent], records: list[_Entry]
+    ) -> Failed[int | None] | None:
+        # PostgreSQL: ``audit_append`` (migration 0032) inserts the intents and
+        # appends the records in one round trip. The records are linked after
+        # the head this writer last saw; if another writer moved it, the
+        # function has committed the intents alone and says where the head is
+        # now, and the records are linked again after that and sent without
+        # the intents. Returns the failure of the records, if they could not
+        # be linked: the intents have been stored all the same.
         rows = [entry.row for entry in records]
         finished = [entry.intent for entry in records if entry.intent]
+        pending = _intents_json(intents, self.owner) if intents else "[]"
         head = self._head
         for _ in range(MAX_LINK_ATTEMPTS):
             _, contents = link_canonical(head, rows)
             answer = await self.db.fetchrow(
-                _APPEND, head.seq, head.hash, _json_array(rows, contents), finished
+                _APPEND,
+                pending,
+                head.seq,
+                head.hash,
+                _json_array(rows, contents),
+                finished,
             )
             assert answer is not None
+            pending = "[]"  # committed with that statement, whatever its answer
             head = Head(int(answer["head_seq"]), str(answer["head_hash"]))
             if answer["appended"]:
                 self._head = head
-                return
-        raise errors.DependencyDown(
-            "The audit chain is too contended to append to; retry shortly."
+                return None
+        return Failed(
+            errors.DependencyDown(
+                "The audit chain is too contended to append to; retry shortly."
+            )
         )
 
     async def _append_in_transaction(
-        self, records: list[_Entry], recovering: list[_Entry]
+        self,
+        intents: list[_Intent],
+        records: list[_Entry],
+        recovering: list[_Entry],
     ) -> list[tuple[dict[str, Any], str]]:
         async with self.db.transaction() as tx:
+            if intents and self.db.dialect == "postgresql":
+                await tx.execute(_INSERT_INTENTS, _intents_json(intents, self.owner))
+            elif intents:
+                now = datetime.now(UTC)
+                rows = [(i.id, self.owner, now, i.text) for i in intents]
+                await tx.executemany(_INSERT_INTENT, rows)
+            if not records and not recovering:
+                return []
             head = await self._chain_head(tx)
             orphans = await self._orphans(tx, recovering)
             chained = [entry.row for entry in records] + [row for row, _ in orphans]
@@ -394,7 +418,7 @@ class AuditWriter:
     async def _retry_once(self) -> None:
         waiting, self._deferred = self._deferred, []
         outcomes = await asyncio.gather(
-            *(self._records.submit(entry) for entry in waiting), return_exceptions=True
+            *(self._lane.submit(entry) for entry in waiting), return_exceptions=True
         )
         failed = [
             e
@@ -416,8 +440,25 @@ def _refusal() -> errors.DependencyDown:
     )
 
 
-def _encodable(entry: _Entry) -> _Entry:
-    """``entry``, or a copy whose payload is replaced by why it cannot be kept."""
+def _result_of(
+    item: _Intent | _Entry, refused: Failed[int | None] | None, recovered: int
+) -> _Result:
+    """What the lane answers one item of a written batch."""
+    if isinstance(item, _Intent):
+        return None
+    if item.recover_before is not None:
+        return recovered
+    return refused or item.row["seq"]
+
+
+def _encodable(item: _Intent | _Entry) -> _Intent | _Entry:
+    """``item``, or a copy whose payload is replaced by why it cannot be kept.
+
+    An intent's text was encoded in its caller's task, so it always can be.
+    """
+    if isinstance(item, _Intent):
+        return item
+    entry = item
     try:
         canonical(entry.row)
     except (ValueError, TypeError) as exc:
@@ -453,6 +494,14 @@ def _intent_json(row: Mapping[str, Any]) -> str:
     content = {name: row.get(name) for name in _INTENT_FIELDS}
     content["ts"] = row["ts"].isoformat()
     return _INTENT_JSON.encode(content)
+
+
+def _intents_json(intents: list[_Intent], owner: str) -> str:
+    # Each intent's record is already JSON text; it goes in as it is.
+    now = datetime.now(UTC).isoformat()
+    common = f'"owner":{json.dumps(owner)},"created_at":"{now}"'
+    items = (f'{{"id":"{i.id}",{common},"record":{i.text}}}' for i in intents)
+    return f"[{','.join(items)}]"
 
 
 def _json_array(rows: list[dict[str, Any]], contents: list[str]) -> str:

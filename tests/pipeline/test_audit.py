@@ -207,6 +207,58 @@ async def test_records_read_back_equal_to_what_was_appended(
     assert (await verify_chain(database)).checked == 20
 
 
+@pytest.mark.postgres
+async def test_intents_and_records_of_one_batch_commit_together(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """New calls' intents and finished calls' records land in one transaction.
+
+    PostgreSQL only: a row's ``xmin`` names the transaction that inserted it.
+    """
+    database = connect_database(postgres_url, data_dir=tmp_path, pool_size=2)
+    writer = AuditWriter(database, window_seconds=0.001)
+    await writer.start()
+    earlier = [_record(n, outcome=None) for n in range(5)]
+    started = await asyncio.gather(*(writer.intend(r) for r in earlier))
+
+    await asyncio.gather(
+        *(writer.append(_record(n), i) for n, i in enumerate(started)),
+        *(writer.intend(_record(n, outcome=None)) for n in range(5, 10)),
+    )
+
+    transactions = await database.fetch(
+        "SELECT xmin::text AS tx FROM audit_pending "
+        "UNION SELECT xmin::text FROM audit_records"
+    )
+    pending = await database.fetchval("SELECT count(*) FROM audit_pending")
+    stored = len(await _stored(database))
+    await writer.close()
+    await database.close()
+    assert (pending, stored) == (5, 5)
+    assert len(transactions) == 1
+
+
+async def test_a_moved_head_relinks_the_records_and_keeps_each_intent_once(
+    writer: AuditWriter, database: Database, database_url: str, tmp_path: Path
+) -> None:
+    """Another writer moved the head: the batch's intent is stored once, chain holds."""
+    other_db = connect_database(database_url, data_dir=tmp_path, pool_size=2)
+    other = AuditWriter(other_db)
+    await other.start()
+    await writer.append(_record(1))  # ``other`` still believes the chain is empty
+    intent = await other.intend(_record(2, outcome=None))
+
+    seqs = await asyncio.gather(
+        other.append(_record(2), intent), other.intend(_record(3, outcome=None))
+    )
+    await other.close()
+    await other_db.close()
+
+    assert seqs[0] == 2
+    assert await database.fetchval("SELECT count(*) FROM audit_pending") == 1
+    assert (await verify_chain(database)).checked == 2
+
+
 async def test_orphaned_intents_are_chained_once_as_interrupted(
     writer: AuditWriter, database: Database, database_url: str, tmp_path: Path
 ) -> None:
