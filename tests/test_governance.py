@@ -4,7 +4,8 @@ Every endpoint is recorded in ``schemas/endpoints.txt`` (method, path, tags);
 adding, removing or retagging one without updating the inventory fails here,
 so a change of the public surface is always a reviewed change.
 Every bounded whole-number argument states its bounds in its schema, and
-those bounds are the ones the service enforces.
+those bounds are the ones the service enforces; so is every argument
+documented as a UUID.
 ``schemas/openapi.json`` must be the document the service serves, so that
 clients generated from the file match the running service, and
 ``schemas/action.schema.json`` must be the meta-schema the package ships.
@@ -17,7 +18,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from openapi_spec_validator import validate
@@ -185,6 +186,84 @@ async def test_documented_bounds_are_the_ones_the_service_enforces(
 
     assert answers == expected
     assert {"/api/jobs/history", "/api/jobs/recent/{limit}"} <= {p for p, _ in bounds}
+
+
+class UuidArgument(NamedTuple):
+    """An argument documented with ``format: uuid`` and its operation."""
+
+    method: str
+    path: str
+    parameter: dict[str, Any]
+    siblings: list[dict[str, Any]]
+
+
+def _uuid_arguments(document: dict[str, Any]) -> Iterator[UuidArgument]:
+    for path, ops in document["paths"].items():
+        for method, operation in ops.items():
+            parameters = operation.get("parameters", [])
+            for parameter in parameters:
+                if parameter["schema"].get("format") == "uuid":
+                    yield UuidArgument(method, path, parameter, parameters)
+
+
+async def _ask_with(
+    api: RunningApp, argument: UuidArgument, value: str
+) -> tuple[int, str | None]:
+    """Status and error code of a call with ``value`` for the argument.
+
+    The operation's other required query arguments get the least value
+    their schema allows; a POST sends one byte as its body.
+    """
+    name = argument.parameter["name"]
+    params = {
+        p["name"]: p["schema"].get("minimum", 0)
+        for p in argument.siblings
+        if p["in"] == "query" and p.get("required") and p["name"] != name
+    }
+    url = argument.path
+    if argument.parameter["in"] == "path":
+        url = url.replace(f"{{{name}}}", value)
+    else:
+        params[name] = value
+    response = await api.client.request(
+        argument.method.upper(),
+        url,
+        params=params,
+        headers={**api.auth(), "Content-Type": "application/octet-stream"},
+        content=b"x" if argument.method == "post" else None,
+    )
+    return response.status_code, response.json().get("error_code")
+
+
+async def test_every_argument_documented_as_a_uuid_is_read_as_one(
+    embedded_api: RunningApp,
+) -> None:
+    """What is not a UUID is 400; a UUID naming nothing is 404, never a 500.
+
+    Taken from the served document, so that an argument documented as a
+    UUID but read as any text (or the other way round) fails here.
+    """
+    document = await served_document(embedded_api)
+    arguments = list(_uuid_arguments(document))
+    unknown = "0b5e7c1a-9999-4c1e-9a57-2b1f0c6d7e8a"
+
+    answers, expected = [], []
+    for argument in arguments:
+        for value, answer in (
+            ("not-a-uuid", (400, "VALIDATION_ERROR")),
+            ("1" * 40, (400, "VALIDATION_ERROR")),
+            (unknown, (404, "NOT_FOUND")),
+        ):
+            case = (argument.method, argument.path, value)
+            answers.append((*case, await _ask_with(embedded_api, argument, value)))
+            expected.append((*case, answer))
+
+    assert answers == expected
+    assert {(a.method, a.path) for a in arguments} == {
+        ("get", "/api/admin/action/status"),
+        ("get", "/api/upload/status/{upload_id}"),
+        ("post", "/api/upload/chunk"),
+    }
 
 
 async def test_served_document_equals_the_export_in_this_process(

@@ -26,7 +26,8 @@ Only an argument's first value counts.
 For the OpenAPI document, ``int_parameter`` describes a whole-number
 argument with the ``minimum``, ``maximum`` and ``default`` its reader
 enforces, ``choice_parameter`` one that takes a fixed set of values (an
-``enum``), ``page_parameters`` the two arguments of ``page_params`` and
+``enum``), ``uuid_parameter`` one that ``path_uuid`` reads (``format:
+uuid``), ``page_parameters`` the two arguments of ``page_params`` and
 ``query_parameter`` any other query argument. Each is built from the
 constants the route checks against, so a bound is written once.
 """
@@ -202,6 +203,18 @@ def choice_parameter(
     """An argument that takes one of ``choices``, documented as an ``enum``."""
     listed = [str(choice) for choice in choices]
     schema = String(enum=listed, **_given(default=default))  # type: ignore[no-untyped-call]
+    return _parameter(name, schema, location, required, description)
+
+
+def uuid_parameter(
+    name: str,
+    *,
+    location: str = "path",
+    required: bool = False,
+    description: str | None = None,
+) -> dict[str, Any]:
+    """An argument the route reads with ``path_uuid``, documented as a UUID."""
+    schema = String(format="uuid")  # type: ignore[no-untyped-call]
     return _parameter(name, schema, location, required, description)
 
 

@@ -21,6 +21,7 @@ from sanic.response import HTTPResponse
 from sanic_ext import openapi
 
 from agentos.http.envelope import ok
+from agentos.http.request import uuid_parameter
 from agentos.pipeline.status import action_status
 from agentos.registry.openapi import request_body
 
@@ -65,7 +66,11 @@ async def run_action(request: Request) -> HTTPResponse:
         "(queued, running, succeeded, failed or interrupted) with its "
         "progress and result or error; its caller may read it too."
     ),
-    parameter={"name": "execution_id", "schema": str, "location": "query"},
+    parameter=uuid_parameter(
+        "execution_id",
+        location="query",
+        description="The id a 202 answer returned; leave out for the overview.",
+    ),
     tag="admin",
 )
 async def status(request: Request) -> HTTPResponse:

@@ -85,5 +85,5 @@ class FinalizeRequest(BaseModel):
         }},
     )
 
-    upload_id: str
+    upload_id: str = Field(json_schema_extra={"format": "uuid"})
     job: JobRequest | None = None

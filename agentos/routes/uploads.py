@@ -32,6 +32,7 @@ from agentos.http.request import (
     path_uuid,
     query_int,
     query_text,
+    uuid_parameter,
 )
 from agentos.http.resources import shown
 from agentos.routes import upload_models as m
@@ -90,7 +91,7 @@ async def init_upload(request: Request) -> HTTPResponse:
     "the end is 400. Roles: user (own uploads), operator, admin.",
     tag=TAG,
     parameter=[
-        {"name": "upload_id", "schema": str, "location": "query", "required": True},
+        uuid_parameter("upload_id", location="query", required=True),
         int_parameter("index", low=0, high=MAX_INDEX, required=True),
     ],
     body=definitions.RequestBody(
@@ -144,6 +145,7 @@ async def finalize_upload(request: Request) -> HTTPResponse:
     summary="Bytes received and chunks missing of one upload",
     description="Roles: every role; a user sees only their own uploads.",
     tag=TAG,
+    parameter=uuid_parameter("upload_id"),
     response=responses(_UPLOAD, 400, 403, 404),
 )
 async def upload_status(request: Request, upload_id: str) -> HTTPResponse:
