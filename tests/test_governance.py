@@ -188,6 +188,60 @@ async def test_documented_bounds_are_the_ones_the_service_enforces(
     assert {"/api/jobs/history", "/api/jobs/recent/{limit}"} <= {p for p, _ in bounds}
 
 
+def _list_arguments(document: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each array query argument of a GET that needs no path argument."""
+    for path, ops in document["paths"].items():
+        parameters = ops.get("get", {}).get("parameters", [])
+        if any(p["in"] == "path" for p in parameters):
+            continue
+        for parameter in parameters:
+            if parameter["in"] == "query" and parameter["schema"]["type"] == "array":
+                yield path, parameter
+
+
+def _list_cases(schema: dict[str, Any]) -> Iterator[tuple[str, list[str], int]]:
+    """Lists of values the schema allows (200) and lists it does not (400)."""
+    items, most = schema["items"], schema["maxItems"]
+    if "enum" in items:
+        allowed = [str(value) for value in items["enum"]]
+        yield "every allowed value", allowed, 200
+        yield "every allowed value, comma-separated", [",".join(allowed)], 200
+        yield "a value not allowed", [allowed[0], "no-such-value"], 400
+    else:
+        allowed = ["x"]
+    if "maxLength" in items:
+        yield "the longest value", ["x" * items["maxLength"]], 200
+        yield "a value too long", ["x" * (items["maxLength"] + 1)], 400
+    yield "as many values as allowed", allowed[:1] * most, 200
+    yield "one value too many", allowed[:1] * (most + 1), 400
+
+
+async def test_documented_lists_are_the_ones_the_service_takes(
+    embedded_api: RunningApp,
+) -> None:
+    """An array argument takes what its schema allows and refuses the rest.
+
+    The values are sent repeated, as a client generated from the document
+    sends an array, and once comma-separated, which the service also takes.
+    """
+    document = await served_document(embedded_api)
+    arguments = list(_list_arguments(document))
+
+    answers, expected = [], []
+    for path, parameter in arguments:
+        for case, values, status in _list_cases(parameter["schema"]):
+            response = await embedded_api.client.get(
+                path, params={parameter["name"]: values}, headers=embedded_api.auth()
+            )
+            answers.append((path, parameter["name"], case, response.status_code))
+            expected.append((path, parameter["name"], case, status))
+
+    assert answers == expected
+    assert {("/api/jobs/history", "status"), ("/api/jobs/history", "kind")} <= {
+        (path, parameter["name"]) for path, parameter in arguments
+    }
+
+
 class UuidArgument(NamedTuple):
     """An argument documented with ``format: uuid`` and its operation."""
 

@@ -26,10 +26,11 @@ Only an argument's first value counts.
 For the OpenAPI document, ``int_parameter`` describes a whole-number
 argument with the ``minimum``, ``maximum`` and ``default`` its reader
 enforces, ``choice_parameter`` one that takes a fixed set of values (an
-``enum``), ``uuid_parameter`` one that ``path_uuid`` reads (``format:
-uuid``), ``page_parameters`` the two arguments of ``page_params`` and
-``query_parameter`` any other query argument. Each is built from the
-constants the route checks against, so a bound is written once.
+``enum``), ``list_parameter`` one that lists values, ``uuid_parameter``
+one that ``path_uuid`` reads (``format: uuid``), ``page_parameters`` the
+two arguments of ``page_params`` and ``query_parameter`` any other query
+argument. Each is built from the constants the route checks against, so a
+bound is written once.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from typing import Any, overload
 
 from sanic import Request
 from sanic_ext.extensions.openapi.definitions import Parameter
-from sanic_ext.extensions.openapi.types import Integer, Schema, String
+from sanic_ext.extensions.openapi.types import Array, Integer, Schema, String
 
 from agentos.auth.access import READ_ALL, require_any
 from agentos.auth.tokens import verify_request
@@ -204,6 +205,24 @@ def choice_parameter(
     listed = [str(choice) for choice in choices]
     schema = String(enum=listed, **_given(default=default))  # type: ignore[no-untyped-call]
     return _parameter(name, schema, location, required, description)
+
+
+def list_parameter(
+    name: str,
+    items: Schema,
+    *,
+    max_items: int,
+    description: str | None = None,
+) -> dict[str, Any]:
+    """A query argument listing values, repeated or comma-separated.
+
+    Documented as an array of ``items``: OpenAPI's default style for a query
+    argument (``form``, exploded) sends it as ``?status=queued&status=running``,
+    which the route takes as it takes ``?status=queued,running``. ``max_items``
+    is how many values the route takes in all.
+    """
+    schema = Array(items, maxItems=max_items)
+    return _parameter(name, schema, "query", False, description)
 
 
 def uuid_parameter(

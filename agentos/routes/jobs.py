@@ -14,6 +14,7 @@ from typing import Any
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 from sanic_ext import openapi
+from sanic_ext.extensions.openapi.types import String
 
 from agentos.auth.access import JOB_CONTROL, KNOWN_ROLES, OWN_ONLY, READ_ALL, WRITE_ALL
 from agentos.http.body import json_body, parse_model, read_model
@@ -26,6 +27,7 @@ from agentos.http.request import (
     caller,
     choice_parameter,
     int_parameter,
+    list_parameter,
     query_args,
     query_parameter,
 )
@@ -42,15 +44,32 @@ from agentos.routes.job_models import (
 )
 from agentos.services.base import CallContext
 from agentos.services.job_lifecycle import JobStatus, parse_status
-from agentos.services.job_queries import DEFAULT_SORT, SORTS, JobQuery, parse_query
+from agentos.services.job_queries import (
+    DEFAULT_SORT,
+    MAX_KIND_LENGTH,
+    MAX_VALUES,
+    SORTS,
+    JobQuery,
+    parse_query,
+)
 from agentos.services.jobs import MAX_RECENT, JobsService
 
 bp = Blueprint("jobs", url_prefix="/api/jobs")
 
 TAG = "jobs"
 HISTORY_PARAMETERS: list[ParameterSpec] = [
-    query_parameter("status", str, "Statuses to include, comma-separated."),
-    query_parameter("kind", str, "Kinds to include, comma-separated."),
+    list_parameter(
+        "status",
+        String(enum=[status.value for status in JobStatus]),  # type: ignore[no-untyped-call]
+        max_items=MAX_VALUES,
+        description="Statuses to include, repeated or comma-separated.",
+    ),
+    list_parameter(
+        "kind",
+        String(maxLength=MAX_KIND_LENGTH),  # type: ignore[no-untyped-call]
+        max_items=MAX_VALUES,
+        description="Kinds to include, repeated or comma-separated.",
+    ),
     query_parameter("since", str, "Created at or after (ISO 8601)."),
     query_parameter("until", str, "Created before (ISO 8601)."),
     choice_parameter("sort", SORTS, default=DEFAULT_SORT,
