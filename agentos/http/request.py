@@ -209,18 +209,22 @@ def choice_parameter(
 
 def list_parameter(
     name: str,
-    items: Schema,
     *,
     max_items: int,
+    choices: Iterable[str] | None = None,
+    max_length: int | None = None,
     description: str | None = None,
 ) -> dict[str, Any]:
     """A query argument listing values, repeated or comma-separated.
 
-    Documented as an array of ``items``: OpenAPI's default style for a query
+    Documented as an array of strings, each one of ``choices`` (an ``enum``)
+    or at most ``max_length`` characters: OpenAPI's default style for a query
     argument (``form``, exploded) sends it as ``?status=queued&status=running``,
     which the route takes as it takes ``?status=queued,running``. ``max_items``
     is how many values the route takes in all.
     """
+    listed = None if choices is None else [str(choice) for choice in choices]
+    items = String(**_given(enum=listed, maxLength=max_length))  # type: ignore[no-untyped-call]
     schema = Array(items, maxItems=max_items)
     return _parameter(name, schema, "query", False, description)
 

@@ -14,7 +14,6 @@ from typing import Any
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse
 from sanic_ext import openapi
-from sanic_ext.extensions.openapi.types import String
 
 from agentos.auth.access import JOB_CONTROL, KNOWN_ROLES, OWN_ONLY, READ_ALL, WRITE_ALL
 from agentos.http.body import json_body, parse_model, read_model
@@ -60,13 +59,13 @@ TAG = "jobs"
 HISTORY_PARAMETERS: list[ParameterSpec] = [
     list_parameter(
         "status",
-        String(enum=[status.value for status in JobStatus]),  # type: ignore[no-untyped-call]
+        choices=JobStatus,
         max_items=MAX_VALUES,
         description="Statuses to include, repeated or comma-separated.",
     ),
     list_parameter(
         "kind",
-        String(maxLength=MAX_KIND_LENGTH),  # type: ignore[no-untyped-call]
+        max_length=MAX_KIND_LENGTH,
         max_items=MAX_VALUES,
         description="Kinds to include, repeated or comma-separated.",
     ),
