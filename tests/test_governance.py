@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -141,13 +141,16 @@ async def test_every_pagination_argument_documents_its_bounds(
     assert unbounded == [], "declare these with int_parameter or page_parameters"
 
 
-def _reachable_bounds(document: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Each bounded integer argument of a GET that needs no other path argument."""
+def _reachable(
+    document: dict[str, Any], wanted: Callable[[dict[str, Any]], bool]
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each GET argument whose schema is ``wanted`` and that needs no other
+    path argument, so that a test can make up every value of the call."""
     for path, ops in document["paths"].items():
         parameters = ops.get("get", {}).get("parameters", [])
         in_path = {p["name"] for p in parameters if p["in"] == "path"}
         for parameter in parameters:
-            if _bounded_integer(parameter["schema"]) and in_path <= {parameter["name"]}:
+            if wanted(parameter["schema"]) and in_path <= {parameter["name"]}:
                 yield path, parameter
 
 
@@ -174,7 +177,7 @@ async def test_documented_bounds_are_the_ones_the_service_enforces(
     not in the document, or the other way round, fails here.
     """
     document = await served_document(embedded_api)
-    bounds = list(_reachable_bounds(document))
+    bounds = list(_reachable(document, _bounded_integer))
 
     answers, expected = [], []
     for path, parameter in bounds:
@@ -188,15 +191,8 @@ async def test_documented_bounds_are_the_ones_the_service_enforces(
     assert {"/api/jobs/history", "/api/jobs/recent/{limit}"} <= {p for p, _ in bounds}
 
 
-def _list_arguments(document: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Each array query argument of a GET that needs no path argument."""
-    for path, ops in document["paths"].items():
-        parameters = ops.get("get", {}).get("parameters", [])
-        if any(p["in"] == "path" for p in parameters):
-            continue
-        for parameter in parameters:
-            if parameter["in"] == "query" and parameter["schema"]["type"] == "array":
-                yield path, parameter
+def _array(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "array"
 
 
 def _list_cases(schema: dict[str, Any]) -> Iterator[tuple[str, list[str], int]]:
@@ -225,7 +221,7 @@ async def test_documented_lists_are_the_ones_the_service_takes(
     sends an array, and once comma-separated, which the service also takes.
     """
     document = await served_document(embedded_api)
-    arguments = list(_list_arguments(document))
+    arguments = list(_reachable(document, _array))
 
     answers, expected = [], []
     for path, parameter in arguments:
@@ -252,12 +248,12 @@ class UuidArgument(NamedTuple):
 
 
 def _uuid_arguments(document: dict[str, Any]) -> Iterator[UuidArgument]:
-    for path, ops in document["paths"].items():
-        for method, operation in ops.items():
-            parameters = operation.get("parameters", [])
-            for parameter in parameters:
-                if parameter["schema"].get("format") == "uuid":
-                    yield UuidArgument(method, path, parameter, parameters)
+    for name, operation in _operations(document):
+        method, path = name.split(" ", 1)
+        parameters = operation.get("parameters", [])
+        for parameter in parameters:
+            if parameter["schema"].get("format") == "uuid":
+                yield UuidArgument(method, path, parameter, parameters)
 
 
 async def _ask_with(
@@ -280,11 +276,11 @@ async def _ask_with(
     else:
         params[name] = value
     response = await api.client.request(
-        argument.method.upper(),
+        argument.method,
         url,
         params=params,
         headers={**api.auth(), "Content-Type": "application/octet-stream"},
-        content=b"x" if argument.method == "post" else None,
+        content=b"x" if argument.method == "POST" else None,
     )
     return response.status_code, response.json().get("error_code")
 
@@ -314,9 +310,9 @@ async def test_every_argument_documented_as_a_uuid_is_read_as_one(
 
     assert answers == expected
     assert {(a.method, a.path) for a in arguments} == {
-        ("get", "/api/admin/action/status"),
-        ("get", "/api/upload/status/{upload_id}"),
-        ("post", "/api/upload/chunk"),
+        ("GET", "/api/admin/action/status"),
+        ("GET", "/api/upload/status/{upload_id}"),
+        ("POST", "/api/upload/chunk"),
     }
 
 
